@@ -1,0 +1,92 @@
+//! Records/s of the temperature-average topology through the test driver (no broker), with
+//! the in-memory store and with the cached RocksDB store, against a baseline measured in the
+//! same run: decoding the same JSON readings and nothing else. Compare the ratios, not the
+//! absolute figures: these machines are shared.
+//!
+//! `cargo bench --bench temperature`
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kstreams::prelude::*;
+use kstreams_test::{DriverConfig, TopologyTestDriver};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Reading {
+    sensor_id: u32,
+    temperatura: f64,
+    timestamp: f64,
+}
+
+const RECORDS: usize = 100_000;
+const SENSORS: u32 = 100;
+
+fn readings() -> Vec<(Vec<u8>, Vec<u8>)> {
+    (0..RECORDS)
+        .map(|i| {
+            let sensor = (i as u32 * 7919) % SENSORS;
+            let r = Reading {
+                sensor_id: sensor,
+                temperatura: 20.0 + (i % 97) as f64 / 10.0,
+                timestamp: 1_764_115_200.0 + i as f64 * 0.05,
+            };
+            (sensor.to_string().into_bytes(), serde_json::to_vec(&r).expect("serializable"))
+        })
+        .collect()
+}
+
+fn topology(store: StoreType) -> Topology {
+    let mut b = StreamsBuilder::new();
+    b.stream(
+        "eventos_sensores",
+        Consumed::with(StringSerde, JsonSerde::<Reading>::new())
+            .with_timestamp_extractor(|_, r, _| (r.timestamp * 1000.0) as i64),
+    )
+    .filter(|_, r| r.temperatura.is_finite())
+    .group_by_key(Grouped::default())
+    .windowed_by(TumblingWindows::of(Duration::from_secs(60)).grace(Duration::from_secs(10)))
+    .aggregate(Mean::of(|r: &Reading| r.temperatura), Materialized::as_("avg").with_store_type(store))
+    .suppress(Suppressed::until_window_closes())
+    .to_stream()
+    .to("sensor-averages", Produced::with(WindowedSerde::string(), JsonSerde::new()));
+    b.build().expect("valid topology")
+}
+
+fn run(input: &[(Vec<u8>, Vec<u8>)], store: StoreType) -> usize {
+    let config = DriverConfig { commit_every: 10_000, ..DriverConfig::default() };
+    let driver = TopologyTestDriver::with_config(topology(store), config).expect("driver");
+    for (k, v) in input {
+        let ts = 0;
+        driver
+            .pipe_raw("eventos_sensores", None, Some(k.clone()), Some(v.clone()), ts, Headers::default())
+            .expect("processed");
+    }
+    driver.read_raw("sensor-averages").len()
+}
+
+fn bench(c: &mut Criterion) {
+    let input = readings();
+    let mut group = c.benchmark_group("temperature-average");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.sample_size(10);
+    group.bench_function("baseline-json-decode", |b| {
+        b.iter(|| {
+            input
+                .iter()
+                .map(|(_, v)| serde_json::from_slice::<Reading>(v).map(|r| r.temperatura).unwrap_or(0.0))
+                .sum::<f64>()
+        })
+    });
+    group.bench_function("driver-in-memory", |b| {
+        b.iter_batched(|| (), |_| run(&input, StoreType::InMemory), BatchSize::PerIteration)
+    });
+    group.bench_function("driver-rocksdb-cached", |b| {
+        b.iter_batched(|| (), |_| run(&input, StoreType::RocksDb), BatchSize::PerIteration)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,614 @@
+//! Tasks: one instance of a sub-topology for one input partition.
+//!
+//! The runtime and the test driver both run exactly this code: they build a [`StreamTask`]
+//! from the [`Topology`], feed it [`RawRecord`]s, and drain the serialized records it produces.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::collector::{ChangelogWriter, RecordCollector, SharedCollector};
+use crate::error::{Result, SerdeError, StreamsError};
+use crate::metrics::TaskMetrics;
+use crate::processor::{BuildContext, ErasedInput, NodeLifecycle, NodeMeta, PunctuationType, RawInput};
+use crate::record::{Origin, OutputRecord, RawRecord};
+use crate::store::{changelog_topic, BuiltStore, StoreContext, TaskResources};
+use crate::topology::Topology;
+
+/// A task's identity: `<sub-topology>_<partition>`, as in Kafka Streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    /// The sub-topology the task runs.
+    pub subtopology: u32,
+    /// The input partition it owns.
+    pub partition: i32,
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// A user decision on a record that failed deserialization: `true` continues, `false` fails.
+pub type CustomHandler = Arc<dyn Fn(&RawRecord, &SerdeError) -> bool + Send + Sync>;
+
+/// What a record that cannot be deserialized becomes.
+#[derive(Clone, Default)]
+pub enum DeserializationHandler {
+    /// Log a warning, count it, skip the record (the default, as a bad reading must not stop
+    /// the pipeline; the metric shows it).
+    #[default]
+    LogAndContinue,
+    /// Stop processing with an error naming the topic, partition and offset.
+    Fail,
+    /// Send the original bytes and headers to this topic, with headers naming the error and
+    /// the record's origin, then continue.
+    DeadLetter {
+        /// The dead-letter topic.
+        topic: String,
+    },
+    /// Ask a function: `true` continues, `false` fails.
+    Custom(CustomHandler),
+}
+
+impl fmt::Debug for DeserializationHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LogAndContinue => f.write_str("LogAndContinue"),
+            Self::Fail => f.write_str("Fail"),
+            Self::DeadLetter { topic } => write!(f, "DeadLetter({topic})"),
+            Self::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// Header names put on dead-lettered records.
+pub mod dead_letter_headers {
+    /// The deserialization error message.
+    pub const ERROR: &str = "kstreams.error";
+    /// The source topic.
+    pub const TOPIC: &str = "kstreams.source.topic";
+    /// The source partition (decimal text).
+    pub const PARTITION: &str = "kstreams.source.partition";
+    /// The source offset (decimal text).
+    pub const OFFSET: &str = "kstreams.source.offset";
+}
+
+/// Settings a task is built with.
+#[derive(Debug, Clone)]
+pub struct TaskConfig {
+    /// The application id.
+    pub application_id: String,
+    /// Root of the state directories: a task keeps its stores in
+    /// `<state_dir>/<application_id>/<task_id>`.
+    pub state_dir: PathBuf,
+    /// What to do with records that fail deserialization.
+    pub deserialization: DeserializationHandler,
+}
+
+impl TaskConfig {
+    /// The directory of one task's stores.
+    pub fn task_dir(&self, id: TaskId) -> PathBuf {
+        self.state_dir.join(&self.application_id).join(id.to_string())
+    }
+}
+
+/// The lifecycle of a task.
+///
+/// ```text
+///   Created ──► Restoring ──► Running ──► Suspended ──► Closed
+///      │            │  ▲         │            │
+///      │            │  └─────────┼────────────┘ (re-assigned)
+///      └────────────┴────────────┴──────────────────► Closed
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Built, stores opened, nothing restored yet.
+    Created,
+    /// Replaying changelogs into the stores.
+    Restoring,
+    /// Processing records.
+    Running,
+    /// Revoked but kept open, in case the partition comes back.
+    Suspended,
+    /// Closed; the task is not used again.
+    Closed,
+}
+
+impl TaskState {
+    /// Whether the lifecycle allows going from `self` to `next`.
+    pub fn can_transition_to(self, next: TaskState) -> bool {
+        use TaskState::*;
+        matches!(
+            (self, next),
+            (Created, Restoring)
+                | (Created, Running)
+                | (Created, Closed)
+                | (Restoring, Running)
+                | (Restoring, Suspended)
+                | (Restoring, Closed)
+                | (Running, Suspended)
+                | (Running, Closed)
+                | (Suspended, Restoring)
+                | (Suspended, Running)
+                | (Suspended, Closed)
+        )
+    }
+}
+
+struct Schedule {
+    node: usize,
+    interval: i64,
+    kind: PunctuationType,
+    next: Option<i64>,
+}
+
+/// The part of a task that every node sees while it runs.
+pub struct TaskShared {
+    task_id: TaskId,
+    application_id: Rc<str>,
+    stream_time: i64,
+    wall_clock: i64,
+    stores: HashMap<String, BuiltStore>,
+    collector: SharedCollector,
+    metrics: TaskMetrics,
+    origin: Option<Origin>,
+    schedules: Vec<Schedule>,
+    deserialization: DeserializationHandler,
+    task_name: Rc<str>,
+}
+
+impl TaskShared {
+    /// The task's id.
+    pub fn task_id(&self) -> TaskId {
+        self.task_id
+    }
+
+    /// The application id.
+    pub fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
+    /// Highest record timestamp seen so far (`i64::MIN` before the first record).
+    pub fn stream_time(&self) -> i64 {
+        self.stream_time
+    }
+
+    /// The wall-clock time the task was last given.
+    pub fn wall_clock_time(&self) -> i64 {
+        self.wall_clock
+    }
+
+    /// Advances stream time to `timestamp` if it is later.
+    pub fn observe_timestamp(&mut self, timestamp: i64) {
+        if timestamp > self.stream_time {
+            self.stream_time = timestamp;
+        }
+    }
+
+    /// Where the current record came from.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
+    }
+
+    /// The task's collector.
+    pub fn collector(&self) -> &SharedCollector {
+        &self.collector
+    }
+
+    /// The task's counters.
+    pub fn metrics(&self) -> &TaskMetrics {
+        &self.metrics
+    }
+
+    /// The task's counters, mutable.
+    pub fn metrics_mut(&mut self) -> &mut TaskMetrics {
+        &mut self.metrics
+    }
+
+    /// The task id as text, for logs and metric labels.
+    pub fn task_name(&self) -> &str {
+        &self.task_name
+    }
+
+    /// A typed store handle.
+    pub fn store<T: 'static>(&self, name: &str) -> Result<Rc<RefCell<T>>> {
+        let built = self.stores.get(name).ok_or_else(|| {
+            StreamsError::Topology(format!("store `{name}` is not part of task {}", self.task_id))
+        })?;
+        built.typed::<T>().ok_or_else(|| {
+            StreamsError::Topology(format!("store `{name}` is not a {}", std::any::type_name::<T>()))
+        })
+    }
+
+    /// Counts a late record dropped by `processor`.
+    pub fn record_late(&mut self, processor: &str) {
+        let task = self.task_name.clone();
+        self.metrics.record_late(&task, processor);
+    }
+
+    pub(crate) fn schedule(&mut self, node: usize, interval: i64, kind: PunctuationType) {
+        let next = match kind {
+            PunctuationType::StreamTime => None,
+            PunctuationType::WallClockTime => Some(self.wall_clock.saturating_add(interval)),
+        };
+        self.schedules.push(Schedule { node, interval, kind, next });
+    }
+
+    /// Applies the deserialization handler to a record that failed to decode.
+    pub fn on_deserialization_error(
+        &mut self,
+        raw: &RawRecord,
+        part: &str,
+        error: &SerdeError,
+    ) -> Result<()> {
+        let task = self.task_name.clone();
+        self.metrics.record_deserialization_error(&task, &raw.topic);
+        let detail = format!("{part}: {error}");
+        match &self.deserialization {
+            DeserializationHandler::LogAndContinue => {
+                tracing::warn!(
+                    task = %self.task_id, topic = %raw.topic, partition = raw.partition, offset = raw.offset,
+                    "skipping record that failed deserialization: {detail}"
+                );
+                Ok(())
+            }
+            DeserializationHandler::Fail => Err(StreamsError::Deserialize {
+                topic: raw.topic.clone(),
+                partition: raw.partition,
+                offset: raw.offset,
+                detail,
+            }),
+            DeserializationHandler::DeadLetter { topic } => {
+                use dead_letter_headers as h;
+                let mut headers = raw.headers.clone();
+                headers.add(h::ERROR, detail.as_bytes());
+                headers.add(h::TOPIC, raw.topic.as_bytes());
+                headers.add(h::PARTITION, raw.partition.to_string());
+                headers.add(h::OFFSET, raw.offset.to_string());
+                tracing::warn!(
+                    task = %self.task_id, topic = %raw.topic, partition = raw.partition, offset = raw.offset,
+                    dead_letter_topic = %topic, "record failed deserialization, sent to dead-letter topic: {detail}"
+                );
+                self.collector.borrow_mut().send(OutputRecord {
+                    topic: topic.clone(),
+                    partition: None,
+                    key: raw.key.clone(),
+                    value: raw.value.clone(),
+                    timestamp: raw.timestamp,
+                    headers,
+                });
+                self.metrics.dead_lettered += 1;
+                Ok(())
+            }
+            DeserializationHandler::Custom(f) => {
+                if f(raw, error) {
+                    Ok(())
+                } else {
+                    Err(StreamsError::Deserialize {
+                        topic: raw.topic.clone(),
+                        partition: raw.partition,
+                        offset: raw.offset,
+                        detail,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Counts and logs a record dropped for a negative timestamp.
+    pub fn on_invalid_timestamp(&mut self, raw: &RawRecord, timestamp: i64) {
+        self.metrics.invalid_timestamps += 1;
+        tracing::warn!(
+            task = %self.task_id, topic = %raw.topic, partition = raw.partition, offset = raw.offset,
+            "skipping record with invalid (negative) timestamp {timestamp}"
+        );
+    }
+}
+
+/// One running instance of a sub-topology.
+pub struct StreamTask {
+    shared: TaskShared,
+    sources: HashMap<String, Rc<RefCell<dyn RawInput>>>,
+    lifecycles: HashMap<usize, Rc<RefCell<dyn NodeLifecycle>>>,
+    state: TaskState,
+    resources: TaskResources,
+    changelogs: Vec<(String, String)>,
+    changelog_headers: Rc<RefCell<crate::record::Headers>>,
+    next_stream_punctuation: i64,
+}
+
+impl StreamTask {
+    /// Builds task `id` of `topology`: instantiates the sub-topology's nodes and stores, then
+    /// initializes the nodes.
+    pub fn new(topology: &Topology, id: TaskId, config: &TaskConfig) -> Result<Self> {
+        let sub = topology
+            .subtopologies()
+            .into_iter()
+            .find(|s| s.id == id.subtopology)
+            .ok_or_else(|| StreamsError::Topology(format!("no sub-topology {}", id.subtopology)))?;
+        let collector: SharedCollector = Rc::new(RefCell::new(RecordCollector::default()));
+        let app: Rc<str> = Rc::from(config.application_id.as_str());
+        let task_dir = config.task_dir(id);
+
+        let mut resources = TaskResources::default();
+        let mut stores = HashMap::new();
+        let mut changelogs = Vec::new();
+        let changelog_headers: Rc<RefCell<crate::record::Headers>> = Rc::default();
+        for name in &sub.stores {
+            let builder = topology
+                .stores()
+                .get(name)
+                .ok_or_else(|| StreamsError::Topology(format!("unknown store `{name}`")))?;
+            let topic = builder.logging_enabled().then(|| changelog_topic(&config.application_id, name));
+            if let Some(t) = &topic {
+                changelogs.push((name.clone(), t.clone()));
+            }
+            let ctx = StoreContext {
+                task_id: id,
+                application_id: &config.application_id,
+                task_dir: &task_dir,
+                changelog: ChangelogWriter::new(
+                    collector.clone(),
+                    topic,
+                    id.partition,
+                    changelog_headers.clone(),
+                ),
+                resources: &mut resources,
+            };
+            stores.insert(name.clone(), builder.build(ctx)?);
+        }
+
+        let mut inputs: HashMap<usize, ErasedInput> = HashMap::new();
+        let mut sources = HashMap::new();
+        let mut lifecycles = HashMap::new();
+        for &i in sub.nodes.iter().rev() {
+            let def = &topology.nodes()[i];
+            let children: Vec<ErasedInput> = topology
+                .children(i)
+                .into_iter()
+                .map(|c| {
+                    inputs.get(&c).cloned().ok_or_else(|| {
+                        StreamsError::Topology(format!(
+                            "child #{c} of `{}` is in another sub-topology",
+                            def.name
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let built = def.factory.build(BuildContext {
+                meta: NodeMeta { name: Rc::from(def.name.as_str()), index: i },
+                children: &children,
+                application_id: &config.application_id,
+            })?;
+            if let Some(input) = built.input {
+                inputs.insert(i, input);
+            }
+            if let Some(raw) = built.raw {
+                if let crate::topology::NodeKind::Source { topics } = &def.kind {
+                    for t in topics {
+                        sources.insert(t.resolve(&config.application_id), raw.clone());
+                    }
+                }
+            }
+            if let Some(l) = built.lifecycle {
+                lifecycles.insert(i, l);
+            }
+        }
+
+        let shared = TaskShared {
+            task_id: id,
+            application_id: app,
+            stream_time: i64::MIN,
+            wall_clock: 0,
+            stores,
+            collector,
+            metrics: TaskMetrics::default(),
+            origin: None,
+            schedules: Vec::new(),
+            deserialization: config.deserialization.clone(),
+            task_name: Rc::from(id.to_string().as_str()),
+        };
+        let mut task = Self {
+            shared,
+            sources,
+            lifecycles,
+            state: TaskState::Created,
+            resources,
+            changelogs,
+            changelog_headers,
+            next_stream_punctuation: i64::MAX,
+        };
+        let mut order: Vec<usize> = task.lifecycles.keys().copied().collect();
+        order.sort_unstable();
+        for i in order {
+            let node = task.lifecycles[&i].clone();
+            node.borrow_mut().init(&mut task.shared)?;
+        }
+        Ok(task)
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.shared.task_id
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> TaskState {
+        self.state
+    }
+
+    /// Moves to `next`, failing if the lifecycle does not allow it.
+    pub fn transition_to(&mut self, next: TaskState) -> Result<()> {
+        if !self.state.can_transition_to(next) {
+            return Err(StreamsError::Topology(format!(
+                "task {}: illegal transition {:?} -> {next:?}",
+                self.id(),
+                self.state
+            )));
+        }
+        self.state = next;
+        Ok(())
+    }
+
+    /// The topics (resolved) this task reads.
+    pub fn source_topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.sources.keys().cloned().collect();
+        t.sort();
+        t
+    }
+
+    /// `(store, changelog topic)` for each logged store of the task.
+    pub fn changelogs(&self) -> &[(String, String)] {
+        &self.changelogs
+    }
+
+    /// Processes one record read from `raw.topic`.
+    pub fn process(&mut self, raw: &RawRecord) -> Result<()> {
+        let source = self
+            .sources
+            .get(raw.topic.as_str())
+            .ok_or_else(|| {
+                StreamsError::Topology(format!("task {} does not read topic `{}`", self.id(), raw.topic))
+            })?
+            .clone();
+        self.shared.origin =
+            Some(Origin { topic: raw.topic.clone(), partition: raw.partition, offset: raw.offset });
+        self.shared.metrics.records_processed += 1;
+        source.borrow_mut().process_raw(raw, &mut self.shared)?;
+        self.shared.origin = None;
+        if self.shared.stream_time >= self.next_stream_punctuation || self.has_unstarted_stream_schedules() {
+            self.punctuate(PunctuationType::StreamTime, self.shared.stream_time)?;
+        }
+        Ok(())
+    }
+
+    fn has_unstarted_stream_schedules(&self) -> bool {
+        self.shared.stream_time != i64::MIN
+            && self.shared.schedules.iter().any(|s| s.kind == PunctuationType::StreamTime && s.next.is_none())
+    }
+
+    /// Sets the wall clock and runs the wall-clock punctuations that are due. Returns whether
+    /// any ran.
+    pub fn advance_wall_clock(&mut self, now: i64) -> Result<bool> {
+        self.shared.wall_clock = now;
+        self.punctuate(PunctuationType::WallClockTime, now)
+    }
+
+    fn punctuate(&mut self, kind: PunctuationType, now: i64) -> Result<bool> {
+        let mut ran = false;
+        for idx in 0..self.shared.schedules.len() {
+            let (node, due) = {
+                let s = &mut self.shared.schedules[idx];
+                if s.kind != kind {
+                    continue;
+                }
+                match s.next {
+                    None => {
+                        // A stream-time schedule starts at the first stream time it sees.
+                        s.next = Some(now.saturating_add(s.interval));
+                        (s.node, Some(now))
+                    }
+                    Some(next) if next <= now => {
+                        let mut n = next;
+                        while n <= now {
+                            n = n.saturating_add(s.interval);
+                        }
+                        s.next = Some(n);
+                        (s.node, Some(now))
+                    }
+                    Some(_) => (s.node, None),
+                }
+            };
+            if let Some(ts) = due {
+                if let Some(l) = self.lifecycles.get(&node).cloned() {
+                    self.shared.metrics.punctuations += 1;
+                    l.borrow_mut().punctuate(kind, ts, &mut self.shared)?;
+                    ran = true;
+                }
+            }
+        }
+        self.next_stream_punctuation = self
+            .shared
+            .schedules
+            .iter()
+            .filter(|s| s.kind == PunctuationType::StreamTime)
+            .filter_map(|s| s.next)
+            .min()
+            .unwrap_or(i64::MAX);
+        Ok(ran)
+    }
+
+    /// Flushes every store (write caches into the stores and their changelogs).
+    pub fn flush(&mut self) -> Result<()> {
+        let mut names: Vec<&String> = self.shared.stores.keys().collect();
+        names.sort();
+        for name in names {
+            self.shared.stores[name].erased().borrow_mut().flush()?;
+        }
+        Ok(())
+    }
+
+    /// Replays changelog records into a store.
+    pub fn restore(&mut self, store: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        let built =
+            self.shared.stores.get(store).ok_or_else(|| {
+                StreamsError::Topology(format!("task {} has no store `{store}`", self.id()))
+            })?;
+        let mut s = built.erased().borrow_mut();
+        s.restore_batch(records)
+    }
+
+    /// Takes the records produced since the last call (sinks, changelogs, dead letters).
+    pub fn drain_output(&mut self) -> Vec<OutputRecord> {
+        self.shared.collector.borrow_mut().drain()
+    }
+
+    /// Sets headers attached to every changelog record written from now on.
+    pub fn set_changelog_headers(&mut self, headers: crate::record::Headers) {
+        *self.changelog_headers.borrow_mut() = headers;
+    }
+
+    /// The task's stream time.
+    pub fn stream_time(&self) -> i64 {
+        self.shared.stream_time
+    }
+
+    /// The task's counters.
+    pub fn metrics(&self) -> &TaskMetrics {
+        &self.shared.metrics
+    }
+
+    /// A typed handle to one of the task's stores (for interactive queries and tests).
+    pub fn store<T: 'static>(&self, name: &str) -> Result<Rc<RefCell<T>>> {
+        self.shared.store::<T>(name)
+    }
+
+    /// Names of the task's stores.
+    pub fn store_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.shared.stores.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Closes processors and stores. Flush first if the state must be kept.
+    pub fn close(mut self) -> Result<()> {
+        let mut order: Vec<usize> = self.lifecycles.keys().copied().collect();
+        order.sort_unstable();
+        for i in order {
+            let node = self.lifecycles[&i].clone();
+            node.borrow_mut().close(&mut self.shared)?;
+        }
+        for store in self.shared.stores.values() {
+            store.erased().borrow_mut().close()?;
+        }
+        self.state = TaskState::Closed;
+        self.shared.stores.clear();
+        self.resources.clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,496 @@
+//! The logical topology: a plain graph of sources, processors, sinks and stores.
+//!
+//! Building a topology only records nodes; the runtime and the test driver instantiate one set
+//! of nodes per task from it (see [`crate::task::StreamTask`]). The graph splits into
+//! *sub-topologies*: groups of nodes connected by parent/child edges or by a shared store.
+//! Repartition topics cut the graph, because the sink writing a repartition topic and the
+//! source reading it are different nodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Result, StreamsError};
+use crate::processor::{NodeFactory, Processor, ProcessorFactory};
+use crate::serde::Serde;
+use crate::source_sink::{SinkFactory, SourceFactory, TimestampFn};
+use crate::store::StoreBuilder;
+
+/// A topic named by the user, or an internal topic named after the application id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TopicRef {
+    /// A topic with a fixed name.
+    External(String),
+    /// An internal topic `<application.id>-<suffix>` (e.g. `<app>-<name>-repartition`).
+    Internal(String),
+}
+
+impl TopicRef {
+    /// The topic's real name for an application.
+    pub fn resolve(&self, application_id: &str) -> String {
+        match self {
+            TopicRef::External(t) => t.clone(),
+            TopicRef::Internal(suffix) => format!("{application_id}-{suffix}"),
+        }
+    }
+}
+
+impl fmt::Display for TopicRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicRef::External(t) => f.write_str(t),
+            TopicRef::Internal(s) => write!(f, "<application.id>-{s}"),
+        }
+    }
+}
+
+/// A node's index in its topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
+
+/// What a node is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Reads topics.
+    Source {
+        /// The topics read.
+        topics: Vec<TopicRef>,
+    },
+    /// Transforms records.
+    Processor,
+    /// Writes a topic.
+    Sink {
+        /// The topic written.
+        topic: TopicRef,
+    },
+}
+
+/// One node of the logical graph.
+pub struct NodeDef {
+    /// Unique name.
+    pub name: String,
+    /// Source, processor or sink.
+    pub kind: NodeKind,
+    /// Parents, in the order they were given.
+    pub parents: Vec<usize>,
+    /// Stores the node uses.
+    pub stores: Vec<String>,
+    /// Instantiates the node for a task.
+    pub factory: Arc<dyn NodeFactory>,
+}
+
+/// A repartition topic declared by the topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepartitionTopic {
+    /// The topic (always internal).
+    pub topic: TopicRef,
+    /// Partition count, or `None` for "same as the upstream source topics".
+    pub partitions: Option<i32>,
+}
+
+/// A connected part of the topology; one task per input partition runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubTopology {
+    /// The sub-topology's number.
+    pub id: u32,
+    /// Its nodes' indices, ascending.
+    pub nodes: Vec<usize>,
+    /// Topics its sources read.
+    pub source_topics: Vec<TopicRef>,
+    /// Topics its sinks write.
+    pub sink_topics: Vec<TopicRef>,
+    /// Stores used by its nodes.
+    pub stores: Vec<String>,
+}
+
+/// The logical graph of a stream processing application.
+#[derive(Default)]
+pub struct Topology {
+    nodes: Vec<NodeDef>,
+    stores: BTreeMap<String, Arc<dyn StoreBuilder>>,
+    repartitions: Vec<RepartitionTopic>,
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.describe())
+    }
+}
+
+impl Topology {
+    /// An empty topology.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a node of any kind. Parents must already exist.
+    pub fn add_node(
+        &mut self,
+        name: impl Into<String>,
+        kind: NodeKind,
+        parents: &[NodeId],
+        factory: Arc<dyn NodeFactory>,
+    ) -> Result<NodeId> {
+        let name = name.into();
+        if self.nodes.iter().any(|n| n.name == name) {
+            return Err(StreamsError::Topology(format!("duplicate node name `{name}`")));
+        }
+        for p in parents {
+            match self.nodes.get(p.0) {
+                None => {
+                    return Err(StreamsError::Topology(format!("node `{name}` has unknown parent #{}", p.0)))
+                }
+                Some(parent) if matches!(parent.kind, NodeKind::Sink { .. }) => {
+                    return Err(StreamsError::Topology(format!(
+                        "sink `{}` cannot have children",
+                        parent.name
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        if matches!(kind, NodeKind::Source { .. }) != parents.is_empty() {
+            return Err(StreamsError::Topology(format!(
+                "node `{name}`: sources, and only sources, have no parents"
+            )));
+        }
+        self.nodes.push(NodeDef {
+            name,
+            kind,
+            parents: parents.iter().map(|p| p.0).collect(),
+            stores: Vec::new(),
+            factory,
+        });
+        Ok(NodeId(self.nodes.len() - 1))
+    }
+
+    /// Adds a source reading `topics` with the given serdes.
+    pub fn add_source<K: Clone + 'static, V: Clone + 'static>(
+        &mut self,
+        name: impl Into<String>,
+        topics: Vec<TopicRef>,
+        key_serde: Arc<dyn Serde<K>>,
+        value_serde: Arc<dyn Serde<V>>,
+        timestamp: Option<TimestampFn<K, V>>,
+    ) -> Result<NodeId> {
+        if topics.is_empty() {
+            return Err(StreamsError::Topology("a source needs at least one topic".into()));
+        }
+        let taken: BTreeSet<TopicRef> = self.source_topics().into_iter().collect();
+        if let Some(t) = topics.iter().find(|t| taken.contains(t)) {
+            return Err(StreamsError::Topology(format!("topic `{t}` is already read by another source")));
+        }
+        let factory = Arc::new(SourceFactory::new(key_serde, value_serde, timestamp));
+        self.add_node(name, NodeKind::Source { topics }, &[], factory)
+    }
+
+    /// Adds a processor made fresh for each task by `make`.
+    pub fn add_processor<P, KIn, VIn, KOut, VOut>(
+        &mut self,
+        name: impl Into<String>,
+        parents: &[NodeId],
+        make: impl Fn() -> P + Send + Sync + 'static,
+    ) -> Result<NodeId>
+    where
+        P: Processor<KIn, VIn, KOut, VOut>,
+        KIn: 'static,
+        VIn: 'static,
+        KOut: Clone + 'static,
+        VOut: Clone + 'static,
+    {
+        let factory = Arc::new(ProcessorFactory::<_, P, KIn, VIn, KOut, VOut>::new(make));
+        self.add_node(name, NodeKind::Processor, parents, factory)
+    }
+
+    /// Adds a sink writing `topic` with the given serdes.
+    pub fn add_sink<K: 'static, V: 'static>(
+        &mut self,
+        name: impl Into<String>,
+        topic: TopicRef,
+        parents: &[NodeId],
+        key_serde: Arc<dyn Serde<K>>,
+        value_serde: Arc<dyn Serde<V>>,
+    ) -> Result<NodeId> {
+        let factory = Arc::new(SinkFactory::new(topic.clone(), key_serde, value_serde));
+        self.add_node(name, NodeKind::Sink { topic }, parents, factory)
+    }
+
+    /// Registers a store and connects it to `processors`.
+    pub fn add_store(&mut self, builder: Arc<dyn StoreBuilder>, processors: &[NodeId]) -> Result<()> {
+        let name = builder.name().to_string();
+        if self.stores.contains_key(&name) {
+            return Err(StreamsError::Topology(format!("duplicate store name `{name}`")));
+        }
+        self.stores.insert(name.clone(), builder);
+        for p in processors {
+            self.connect_store(*p, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Gives `node` access to an already registered store.
+    pub fn connect_store(&mut self, node: NodeId, store: &str) -> Result<()> {
+        if !self.stores.contains_key(store) {
+            return Err(StreamsError::Topology(format!("unknown store `{store}`")));
+        }
+        let def = self
+            .nodes
+            .get_mut(node.0)
+            .ok_or_else(|| StreamsError::Topology(format!("unknown node #{}", node.0)))?;
+        if !def.stores.iter().any(|s| s == store) {
+            def.stores.push(store.to_string());
+        }
+        Ok(())
+    }
+
+    /// Declares an internal repartition topic (its sink and source are added separately).
+    pub fn add_repartition_topic(&mut self, topic: RepartitionTopic) {
+        if !self.repartitions.iter().any(|r| r.topic == topic.topic) {
+            self.repartitions.push(topic);
+        }
+    }
+
+    /// The nodes, in the order they were added (parents before children).
+    pub fn nodes(&self) -> &[NodeDef] {
+        &self.nodes
+    }
+
+    /// The registered store builders by name.
+    pub fn stores(&self) -> &BTreeMap<String, Arc<dyn StoreBuilder>> {
+        &self.stores
+    }
+
+    /// The declared repartition topics.
+    pub fn repartition_topics(&self) -> &[RepartitionTopic] {
+        &self.repartitions
+    }
+
+    /// The children of node `index`, in the order they were added.
+    pub fn children(&self, index: usize) -> Vec<usize> {
+        (index + 1..self.nodes.len()).filter(|j| self.nodes[*j].parents.contains(&index)).collect()
+    }
+
+    /// Every topic read by a source.
+    pub fn source_topics(&self) -> Vec<TopicRef> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Source { topics } => Some(topics.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// Every store that writes a changelog, with its changelog topic for this application.
+    pub fn changelog_topics(&self, application_id: &str) -> Vec<(String, String)> {
+        self.stores
+            .values()
+            .filter(|b| b.logging_enabled())
+            .map(|b| (b.name().to_string(), crate::store::changelog_topic(application_id, b.name())))
+            .collect()
+    }
+
+    /// Splits the graph into sub-topologies, numbered in the order of their first node.
+    pub fn subtopologies(&self) -> Vec<SubTopology> {
+        let n = self.nodes.len();
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn find(p: &mut [usize], mut x: usize) -> usize {
+            while p[x] != x {
+                p[x] = p[p[x]];
+                x = p[x];
+            }
+            x
+        }
+        fn union(p: &mut [usize], a: usize, b: usize) {
+            let (ra, rb) = (find(p, a), find(p, b));
+            if ra != rb {
+                p[ra.max(rb)] = ra.min(rb);
+            }
+        }
+        let mut store_owner: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for &q in &node.parents {
+                union(&mut parent, i, q);
+            }
+            for s in &node.stores {
+                match store_owner.get(s.as_str()) {
+                    Some(&o) => union(&mut parent, i, o),
+                    None => {
+                        store_owner.insert(s, i);
+                    }
+                }
+            }
+        }
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..n {
+            let root = find(&mut parent, i);
+            groups.entry(root).or_default().push(i);
+        }
+        let mut subs: Vec<Vec<usize>> = groups.into_values().collect();
+        subs.sort_by_key(|nodes| nodes[0]);
+        subs.into_iter()
+            .enumerate()
+            .map(|(id, nodes)| {
+                let mut source_topics = Vec::new();
+                let mut sink_topics = Vec::new();
+                let mut stores = BTreeSet::new();
+                for &i in &nodes {
+                    match &self.nodes[i].kind {
+                        NodeKind::Source { topics } => source_topics.extend(topics.iter().cloned()),
+                        NodeKind::Sink { topic } => sink_topics.push(topic.clone()),
+                        NodeKind::Processor => {}
+                    }
+                    stores.extend(self.nodes[i].stores.iter().cloned());
+                }
+                SubTopology {
+                    id: id as u32,
+                    nodes,
+                    source_topics,
+                    sink_topics,
+                    stores: stores.into_iter().collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// A description of the topology, printed like Kafka Streams' `TopologyDescription`.
+    pub fn describe(&self) -> TopologyDescription<'_> {
+        TopologyDescription { topology: self, subtopologies: self.subtopologies() }
+    }
+}
+
+/// The printable structure of a topology: see [`Topology::describe`].
+pub struct TopologyDescription<'a> {
+    topology: &'a Topology,
+    subtopologies: Vec<SubTopology>,
+}
+
+impl TopologyDescription<'_> {
+    /// The sub-topologies.
+    pub fn subtopologies(&self) -> &[SubTopology] {
+        &self.subtopologies
+    }
+
+    fn label(node: &NodeDef) -> String {
+        match &node.kind {
+            NodeKind::Source { topics } => {
+                format!("Source: {} (topics: [{}])", node.name, join(topics.iter().map(|t| t.to_string())))
+            }
+            NodeKind::Processor => format!("Processor: {} (stores: [{}])", node.name, node.stores.join(", ")),
+            NodeKind::Sink { topic } => format!("Sink: {} (topic: {topic})", node.name),
+        }
+    }
+
+    /// A Mermaid flowchart: one subgraph per sub-topology, topics and stores as extra shapes.
+    pub fn to_mermaid(&self) -> String {
+        let t = self.topology;
+        let mut out = String::from("flowchart TD\n");
+        let mut topics = BTreeSet::new();
+        for sub in &self.subtopologies {
+            out.push_str(&format!("  subgraph sub{}[\"Sub-topology {}\"]\n", sub.id, sub.id));
+            for &i in &sub.nodes {
+                out.push_str(&format!("    n{i}[\"{}\"]\n", t.nodes[i].name));
+            }
+            out.push_str("  end\n");
+        }
+        for (i, node) in t.nodes.iter().enumerate() {
+            for &p in &node.parents {
+                out.push_str(&format!("  n{p} --> n{i}\n"));
+            }
+            match &node.kind {
+                NodeKind::Source { topics: ts } => {
+                    for topic in ts {
+                        topics.insert(topic.to_string());
+                        out.push_str(&format!("  t_{} --> n{i}\n", ident(&topic.to_string())));
+                    }
+                }
+                NodeKind::Sink { topic } => {
+                    topics.insert(topic.to_string());
+                    out.push_str(&format!("  n{i} --> t_{}\n", ident(&topic.to_string())));
+                }
+                NodeKind::Processor => {}
+            }
+            for s in &node.stores {
+                out.push_str(&format!("  n{i} -.- s_{}[(\"{s}\")]\n", ident(s)));
+            }
+        }
+        for topic in topics {
+            out.push_str(&format!("  t_{}>\"{topic}\"]\n", ident(&topic)));
+        }
+        out
+    }
+
+    /// A Graphviz DOT rendering of the same graph.
+    pub fn to_dot(&self) -> String {
+        let t = self.topology;
+        let mut out = String::from("digraph topology {\n  rankdir=TB;\n");
+        for sub in &self.subtopologies {
+            out.push_str(&format!(
+                "  subgraph cluster_{} {{\n    label=\"Sub-topology {}\";\n",
+                sub.id, sub.id
+            ));
+            for &i in &sub.nodes {
+                out.push_str(&format!("    n{i} [label=\"{}\"];\n", t.nodes[i].name));
+            }
+            out.push_str("  }\n");
+        }
+        for (i, node) in t.nodes.iter().enumerate() {
+            for &p in &node.parents {
+                out.push_str(&format!("  n{p} -> n{i};\n"));
+            }
+            match &node.kind {
+                NodeKind::Source { topics } => {
+                    for topic in topics {
+                        out.push_str(&format!(
+                            "  \"topic:{topic}\" [shape=cds];\n  \"topic:{topic}\" -> n{i};\n"
+                        ));
+                    }
+                }
+                NodeKind::Sink { topic } => {
+                    out.push_str(&format!(
+                        "  \"topic:{topic}\" [shape=cds];\n  n{i} -> \"topic:{topic}\";\n"
+                    ));
+                }
+                NodeKind::Processor => {}
+            }
+            for s in &node.stores {
+                out.push_str(&format!(
+                    "  \"store:{s}\" [shape=cylinder];\n  n{i} -> \"store:{s}\" [style=dashed, dir=none];\n"
+                ));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+impl fmt::Display for TopologyDescription<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.topology;
+        writeln!(f, "Topologies:")?;
+        for sub in &self.subtopologies {
+            writeln!(f, "   Sub-topology: {}", sub.id)?;
+            for &i in &sub.nodes {
+                let node = &t.nodes[i];
+                writeln!(f, "    {}", Self::label(node))?;
+                let children = t.children(i);
+                if !children.is_empty() {
+                    writeln!(f, "      --> {}", join(children.iter().map(|c| t.nodes[*c].name.clone())))?;
+                }
+                if !node.parents.is_empty() {
+                    writeln!(f, "      <-- {}", join(node.parents.iter().map(|p| t.nodes[*p].name.clone())))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn join(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+fn ident(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}

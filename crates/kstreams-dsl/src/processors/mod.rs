@@ -1,0 +1,11 @@
+//! The processors behind the DSL operators. Each DSL call records one of these in the
+//! topology; tasks instantiate them.
+
+pub(crate) mod aggregate;
+pub(crate) mod join_stream;
+pub(crate) mod join_table;
+pub(crate) mod session_aggregate;
+pub(crate) mod sliding_aggregate;
+pub(crate) mod stateless;
+pub(crate) mod suppress;
+pub(crate) mod table;

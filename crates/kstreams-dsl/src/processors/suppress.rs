@@ -1,0 +1,124 @@
+//! Suppression: hold table updates back and emit each key once, when its window closes or its
+//! time limit passes. The buffer is a logged key-value store, so a crash neither loses held
+//! results nor emits them twice; an in-memory index orders it by emit time.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kstreams_core::processor::{Processor, ProcessorContext, PunctuationType};
+use kstreams_core::record::Record;
+use kstreams_core::serde::Serde;
+use kstreams_core::{Result, StreamsError};
+use serde::{Deserialize, Serialize};
+
+use crate::stores::{KeyValueStore, StoreHandle};
+use crate::table::Change;
+
+/// Computes when a buffered key is due: `f(key, record timestamp, grace)`.
+pub(crate) type EmitAt<K> = Arc<dyn Fn(&K, i64, i64) -> i64 + Send + Sync>;
+
+/// One held update.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Buffered<V> {
+    pub(crate) value: Option<V>,
+    pub(crate) timestamp: i64,
+    pub(crate) emit_at: i64,
+}
+
+pub(crate) struct Suppress<K, V> {
+    pub(crate) store_name: String,
+    pub(crate) key_serde: Arc<dyn Serde<K>>,
+    pub(crate) emit_at: EmitAt<K>,
+    pub(crate) grace_ms: i64,
+    pub(crate) store: Option<StoreHandle<KeyValueStore<Vec<u8>, Buffered<V>>>>,
+    /// `(emit_at, encoded key)` of every held key; built from the store on first use.
+    pub(crate) index: Option<BTreeSet<(i64, Vec<u8>)>>,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
+    fn store(&self) -> Result<StoreHandle<KeyValueStore<Vec<u8>, Buffered<V>>>> {
+        self.store.clone().ok_or_else(|| StreamsError::Topology("suppress processor used before init".into()))
+    }
+
+    fn ensure_index(&mut self) -> Result<()> {
+        if self.index.is_none() {
+            let entries = self.store()?.borrow().all()?;
+            self.index = Some(entries.into_iter().map(|(k, b)| (b.emit_at, k)).collect());
+        }
+        Ok(())
+    }
+
+    fn emit_due(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<()> {
+        self.ensure_index()?;
+        let now = ctx.stream_time();
+        let store = self.store()?;
+        loop {
+            let due = match self.index.as_mut().and_then(|i| i.first().cloned()) {
+                Some((at, key)) if at <= now => {
+                    if let Some(i) = self.index.as_mut() {
+                        i.pop_first();
+                    }
+                    key
+                }
+                _ => return Ok(()),
+            };
+            let held = {
+                let mut s = store.borrow_mut();
+                let held = s.get(&due)?;
+                s.delete(&due)?;
+                held
+            };
+            if let Some(b) = held {
+                let key = self
+                    .key_serde
+                    .deserialize(&due)
+                    .map_err(|e| StreamsError::store(self.store_name.clone(), "suppress emit", e))?;
+                ctx.forward(Record::new(key, Change { new: b.value, old: None }, b.timestamp))?;
+            }
+        }
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V>> for Suppress<K, V> {
+    fn init(&mut self, ctx: &mut ProcessorContext<'_, K, Change<V>>) -> Result<()> {
+        self.store = Some(ctx.store(&self.store_name)?);
+        // Fires whenever stream time advances, so held results go out as soon as they are due
+        // even if no record reaches this node.
+        ctx.schedule(Duration::from_millis(1), PunctuationType::StreamTime)
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<()> {
+        self.ensure_index()?;
+        let key = self
+            .key_serde
+            .serialize(&r.key)
+            .map_err(|e| StreamsError::store(self.store_name.clone(), "suppress buffer", e))?;
+        let store = self.store()?;
+        {
+            let mut s = store.borrow_mut();
+            let emit_at = match s.get(&key)? {
+                Some(prev) => prev.emit_at,
+                None => (self.emit_at)(&r.key, r.timestamp, self.grace_ms),
+            };
+            s.put(&key, &Buffered { value: r.value.new, timestamp: r.timestamp, emit_at })?;
+            if let Some(i) = self.index.as_mut() {
+                i.insert((emit_at, key));
+            }
+        }
+        self.emit_due(ctx)
+    }
+
+    fn punctuate(
+        &mut self,
+        _kind: PunctuationType,
+        _ts: i64,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<()> {
+        self.emit_due(ctx)
+    }
+}

@@ -1,0 +1,579 @@
+//! Typed state stores over the byte-level stores of `kstreams-state`, and the builders that
+//! stack them per [`Materialized`]: `Caching( ChangeLogging( RocksDB | memory ) )`.
+//!
+//! Serdes live here, at the outermost layer; the stores below see only bytes. Changelog
+//! records are captured by the logging layer and handed to the task's collector when the store
+//! is flushed (at commit), so a key updated many times between commits is logged once.
+
+use std::sync::Arc;
+
+use kstreams_core::collector::ChangelogWriter;
+use kstreams_core::serde::{BincodeSerde, Serde};
+use kstreams_core::store::{BuiltStore, StateStore, StoreBuilder, StoreContext};
+use kstreams_core::{Result, StreamsError};
+use kstreams_state::{
+    restore_kv, restore_session, restore_window, CachingKeyValueStore, CachingWindowStore,
+    ChangeLoggingKeyValueStore, ChangeLoggingSessionStore, ChangeLoggingWindowStore, CollectingSink,
+    KeyValueBytesStore, MemoryKeyValueStore, MemorySessionStore, MemoryWindowStore, RocksConfig,
+    RocksDbTaskDb, RocksKeyValueStore, RocksSessionStore, RocksWindowStore, SessionBytesStore,
+    SessionStoreOptions, StoreError, WindowBytesStore, WindowStoreOptions,
+};
+
+use crate::options::{Materialized, StoreType};
+
+/// How processors hold a store of their task: shared within the task, never across threads.
+pub type StoreHandle<T> = std::rc::Rc<std::cell::RefCell<T>>;
+
+/// Default write-cache size per store.
+pub const DEFAULT_CACHE_BYTES: usize = 10 * 1024 * 1024;
+
+fn store_err<'a>(store: &'a str, operation: &'static str) -> impl Fn(StoreError) -> StreamsError + 'a {
+    move |e| StreamsError::store(store, operation, e)
+}
+
+fn serde_err<'a>(
+    store: &'a str,
+    operation: &'static str,
+) -> impl Fn(kstreams_core::SerdeError) -> StreamsError + 'a {
+    move |e| StreamsError::store(store, operation, e)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Moves captured changelog records to the task's collector.
+struct Logging {
+    sink: CollectingSink,
+    writer: ChangelogWriter,
+}
+
+impl Logging {
+    fn new(writer: ChangelogWriter) -> Self {
+        Self { sink: CollectingSink::new(), writer }
+    }
+
+    fn forward(&self) {
+        let records = self.sink.take();
+        if records.is_empty() {
+            return;
+        }
+        let ts = now_ms();
+        for r in records {
+            self.writer.log(&r.key, r.value.as_deref(), ts);
+        }
+    }
+
+    fn discard(&self) {
+        self.sink.take();
+    }
+}
+
+fn rocks_db(ctx: &mut StoreContext<'_>) -> Result<Arc<RocksDbTaskDb>> {
+    let path = ctx.task_dir.join("rocksdb");
+    ctx.resources.get_or_try_insert(|| {
+        RocksDbTaskDb::open(&path, &RocksConfig::default())
+            .map(Arc::new)
+            .map_err(|e| StreamsError::store(path.display().to_string(), "open", e))
+    })
+}
+
+/// A typed key-value store.
+pub struct KeyValueStore<K, V> {
+    name: String,
+    inner: Box<dyn KeyValueBytesStore>,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+    logging: Option<Logging>,
+    key_buf: Vec<u8>,
+}
+
+impl<K: 'static, V: 'static> KeyValueStore<K, V> {
+    /// The value of `key`.
+    pub fn get(&mut self, key: &K) -> Result<Option<V>> {
+        self.key_buf.clear();
+        self.key_serde.serialize_into(key, &mut self.key_buf).map_err(serde_err(&self.name, "get"))?;
+        match self.inner.get(&self.key_buf).map_err(store_err(&self.name, "get"))? {
+            Some(bytes) => {
+                Ok(Some(self.value_serde.deserialize(&bytes).map_err(serde_err(&self.name, "get"))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Sets the value of `key`.
+    pub fn put(&mut self, key: &K, value: &V) -> Result<()> {
+        self.key_buf.clear();
+        self.key_serde.serialize_into(key, &mut self.key_buf).map_err(serde_err(&self.name, "put"))?;
+        let v = self.value_serde.serialize(value).map_err(serde_err(&self.name, "put"))?;
+        self.inner.put(&self.key_buf, &v).map_err(store_err(&self.name, "put"))
+    }
+
+    /// Removes `key`.
+    pub fn delete(&mut self, key: &K) -> Result<()> {
+        self.key_buf.clear();
+        self.key_serde.serialize_into(key, &mut self.key_buf).map_err(serde_err(&self.name, "delete"))?;
+        self.inner.delete(&self.key_buf).map_err(store_err(&self.name, "delete"))
+    }
+
+    /// Every entry, in the byte order of the encoded keys.
+    pub fn all(&self) -> Result<Vec<(K, V)>> {
+        let mut out = Vec::new();
+        for entry in self.inner.all().map_err(store_err(&self.name, "all"))? {
+            let (k, v) = entry.map_err(store_err(&self.name, "all"))?;
+            out.push((
+                self.key_serde.deserialize(&k).map_err(serde_err(&self.name, "all"))?,
+                self.value_serde.deserialize(&v).map_err(serde_err(&self.name, "all"))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Entries whose encoded key lies in `[from, to]`.
+    pub fn range(&self, from: &K, to: &K) -> Result<Vec<(K, V)>> {
+        use std::ops::Bound;
+        let f = self.key_serde.serialize(from).map_err(serde_err(&self.name, "range"))?;
+        let t = self.key_serde.serialize(to).map_err(serde_err(&self.name, "range"))?;
+        let mut out = Vec::new();
+        for entry in self
+            .inner
+            .range(Bound::Included(&f), Bound::Included(&t))
+            .map_err(store_err(&self.name, "range"))?
+        {
+            let (k, v) = entry.map_err(store_err(&self.name, "range"))?;
+            out.push((
+                self.key_serde.deserialize(&k).map_err(serde_err(&self.name, "range"))?,
+                self.value_serde.deserialize(&v).map_err(serde_err(&self.name, "range"))?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl<K: 'static, V: 'static> StateStore for KeyValueStore<K, V> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush().map_err(store_err(&self.name, "flush"))?;
+        if let Some(l) = &self.logging {
+            l.forward();
+        }
+        Ok(())
+    }
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        restore_kv(self.inner.as_mut(), records).map_err(store_err(&self.name, "restore"))?;
+        self.inner.flush().map_err(store_err(&self.name, "restore"))?;
+        if let Some(l) = &self.logging {
+            l.discard();
+        }
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        self.inner.close().map_err(store_err(&self.name, "close"))
+    }
+    fn approximate_entries(&self) -> u64 {
+        self.inner.approximate_num_entries().unwrap_or(0)
+    }
+}
+
+/// Builds a [`KeyValueStore`] per task.
+pub struct KvStoreBuilder<K, V> {
+    name: String,
+    materialized: Materialized,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+}
+
+impl<K, V> KvStoreBuilder<K, V> {
+    /// A builder for store `name` with these options and serdes.
+    pub fn new(
+        name: &str,
+        materialized: &Materialized,
+        key_serde: Arc<dyn Serde<K>>,
+        value_serde: Arc<dyn Serde<V>>,
+    ) -> Self {
+        Self { name: name.to_string(), materialized: materialized.clone(), key_serde, value_serde }
+    }
+}
+
+impl<K: 'static, V: serde::Serialize + serde::de::DeserializeOwned + 'static> KvStoreBuilder<K, V> {
+    /// A builder whose values are stored with bincode.
+    pub fn bincode(name: &str, materialized: &Materialized, key_serde: Arc<dyn Serde<K>>) -> Self {
+        Self::new(name, materialized, key_serde, Arc::new(BincodeSerde::<V>::new()))
+    }
+}
+
+impl<K: 'static, V: 'static> StoreBuilder for KvStoreBuilder<K, V> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> String {
+        format!("{:?} key-value store", self.materialized.store_type)
+    }
+    fn logging_enabled(&self) -> bool {
+        self.materialized.logging
+    }
+    fn persistent(&self) -> bool {
+        self.materialized.store_type == StoreType::RocksDb
+    }
+    fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
+        let base: Box<dyn KeyValueBytesStore> = match self.materialized.store_type {
+            StoreType::InMemory => Box::new(MemoryKeyValueStore::new(self.name.clone())),
+            StoreType::RocksDb => {
+                let db = rocks_db(&mut ctx)?;
+                Box::new(RocksKeyValueStore::open(db, &self.name).map_err(store_err(&self.name, "open"))?)
+            }
+        };
+        let logging = (self.materialized.logging && ctx.changelog.enabled())
+            .then(|| Logging::new(ctx.changelog.clone()));
+        let logged: Box<dyn KeyValueBytesStore> = match &logging {
+            Some(l) => Box::new(ChangeLoggingKeyValueStore::new(base, Box::new(l.sink.clone()))),
+            None => base,
+        };
+        let inner: Box<dyn KeyValueBytesStore> = if self.materialized.caching {
+            Box::new(CachingKeyValueStore::new(logged, DEFAULT_CACHE_BYTES))
+        } else {
+            logged
+        };
+        Ok(BuiltStore::new(KeyValueStore {
+            name: self.name.clone(),
+            inner,
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            logging,
+            key_buf: Vec::new(),
+        }))
+    }
+}
+
+/// A typed window store: one value per key and window start.
+pub struct WindowStore<K, V> {
+    name: String,
+    inner: Box<dyn WindowBytesStore>,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+    logging: Option<Logging>,
+    key_buf: Vec<u8>,
+}
+
+impl<K: 'static, V: 'static> WindowStore<K, V> {
+    fn encode_key(&mut self, key: &K, op: &'static str) -> Result<()> {
+        self.key_buf.clear();
+        self.key_serde.serialize_into(key, &mut self.key_buf).map_err(serde_err(&self.name, op))
+    }
+
+    /// The value of `key` in the window starting at `start`.
+    pub fn fetch(&mut self, key: &K, start: i64) -> Result<Option<V>> {
+        self.encode_key(key, "fetch")?;
+        match self.inner.fetch(&self.key_buf, start).map_err(store_err(&self.name, "fetch"))? {
+            Some(b) => Ok(Some(self.value_serde.deserialize(&b).map_err(serde_err(&self.name, "fetch"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores (or with `None` deletes) the value of `key` in the window starting at `start`.
+    /// Returns false if the window had already expired from the store.
+    pub fn put(&mut self, key: &K, start: i64, value: Option<&V>) -> Result<bool> {
+        self.encode_key(key, "put")?;
+        let bytes = match value {
+            Some(v) => Some(self.value_serde.serialize(v).map_err(serde_err(&self.name, "put"))?),
+            None => None,
+        };
+        let outcome =
+            self.inner.put(&self.key_buf, start, bytes.as_deref()).map_err(store_err(&self.name, "put"))?;
+        Ok(outcome.is_written())
+    }
+
+    /// The windows of `key` starting in `[from, to]`, ascending.
+    pub fn fetch_range(&mut self, key: &K, from: i64, to: i64) -> Result<Vec<(i64, V)>> {
+        self.encode_key(key, "fetch_range")?;
+        let raw =
+            self.inner.fetch_range(&self.key_buf, from, to).map_err(store_err(&self.name, "fetch_range"))?;
+        raw.into_iter()
+            .map(|(s, b)| {
+                Ok((s, self.value_serde.deserialize(&b).map_err(serde_err(&self.name, "fetch_range"))?))
+            })
+            .collect()
+    }
+
+    /// The windows of every key starting in `[from, to]`, ascending by start then key.
+    pub fn fetch_all(&self, from: i64, to: i64) -> Result<Vec<(K, i64, V)>> {
+        let raw = self.inner.fetch_all(from, to).map_err(store_err(&self.name, "fetch_all"))?;
+        raw.into_iter()
+            .map(|(k, s, b)| {
+                Ok((
+                    self.key_serde.deserialize(&k).map_err(serde_err(&self.name, "fetch_all"))?,
+                    s,
+                    self.value_serde.deserialize(&b).map_err(serde_err(&self.name, "fetch_all"))?,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl<K: 'static, V: 'static> StateStore for WindowStore<K, V> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush().map_err(store_err(&self.name, "flush"))?;
+        if let Some(l) = &self.logging {
+            l.forward();
+        }
+        Ok(())
+    }
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        restore_window(self.inner.as_mut(), records).map_err(store_err(&self.name, "restore"))?;
+        self.inner.flush().map_err(store_err(&self.name, "restore"))?;
+        if let Some(l) = &self.logging {
+            l.discard();
+        }
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        self.inner.close().map_err(store_err(&self.name, "close"))
+    }
+}
+
+/// Builds a [`WindowStore`] per task.
+pub struct WindowStoreBuilder<K, V> {
+    name: String,
+    materialized: Materialized,
+    retention_ms: i64,
+    duplicates: bool,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+}
+
+impl<K, V> WindowStoreBuilder<K, V> {
+    /// A builder for store `name` keeping windows for `retention_ms` of stream time.
+    pub fn new(
+        name: &str,
+        materialized: &Materialized,
+        retention_ms: i64,
+        key_serde: Arc<dyn Serde<K>>,
+        value_serde: Arc<dyn Serde<V>>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            materialized: materialized.clone(),
+            retention_ms,
+            duplicates: false,
+            key_serde,
+            value_serde,
+        }
+    }
+
+    /// Keeps every value put for one key and start (stream-stream join buffers); disables
+    /// caching, which would collapse them.
+    pub fn retain_duplicates(mut self) -> Self {
+        self.duplicates = true;
+        self.materialized.caching = false;
+        self
+    }
+}
+
+impl<K: 'static, V: 'static> StoreBuilder for WindowStoreBuilder<K, V> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> String {
+        format!("{:?} window store", self.materialized.store_type)
+    }
+    fn logging_enabled(&self) -> bool {
+        self.materialized.logging
+    }
+    fn persistent(&self) -> bool {
+        self.materialized.store_type == StoreType::RocksDb
+    }
+    fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
+        let options = WindowStoreOptions::new(self.retention_ms).retain_duplicates(self.duplicates);
+        let base: Box<dyn WindowBytesStore> = match self.materialized.store_type {
+            StoreType::InMemory => {
+                Box::new(MemoryWindowStore::new(&self.name, options).map_err(store_err(&self.name, "open"))?)
+            }
+            StoreType::RocksDb => {
+                let db = rocks_db(&mut ctx)?;
+                Box::new(
+                    RocksWindowStore::open(db, &self.name, options).map_err(store_err(&self.name, "open"))?,
+                )
+            }
+        };
+        let logging = (self.materialized.logging && ctx.changelog.enabled())
+            .then(|| Logging::new(ctx.changelog.clone()));
+        let logged: Box<dyn WindowBytesStore> = match &logging {
+            Some(l) => Box::new(ChangeLoggingWindowStore::new(base, Box::new(l.sink.clone()))),
+            None => base,
+        };
+        let inner: Box<dyn WindowBytesStore> = if self.materialized.caching {
+            Box::new(
+                CachingWindowStore::new(logged, DEFAULT_CACHE_BYTES)
+                    .map_err(store_err(&self.name, "open"))?,
+            )
+        } else {
+            logged
+        };
+        Ok(BuiltStore::new(WindowStore {
+            name: self.name.clone(),
+            inner,
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            logging,
+            key_buf: Vec::new(),
+        }))
+    }
+}
+
+/// A typed session store: values per key and session `[start, end]`.
+pub struct SessionStore<K, V> {
+    name: String,
+    inner: Box<dyn SessionBytesStore>,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+    logging: Option<Logging>,
+    key_buf: Vec<u8>,
+}
+
+impl<K: 'static, V: 'static> SessionStore<K, V> {
+    fn encode_key(&mut self, key: &K, op: &'static str) -> Result<()> {
+        self.key_buf.clear();
+        self.key_serde.serialize_into(key, &mut self.key_buf).map_err(serde_err(&self.name, op))
+    }
+
+    /// Sessions of `key` with `end >= earliest_end` and `start <= latest_start`.
+    pub fn find_sessions(
+        &mut self,
+        key: &K,
+        earliest_end: i64,
+        latest_start: i64,
+    ) -> Result<Vec<(i64, i64, V)>> {
+        self.encode_key(key, "find_sessions")?;
+        let raw = self
+            .inner
+            .find_sessions(&self.key_buf, earliest_end, latest_start)
+            .map_err(store_err(&self.name, "find_sessions"))?;
+        raw.into_iter()
+            .map(|(s, e, b)| {
+                Ok((s, e, self.value_serde.deserialize(&b).map_err(serde_err(&self.name, "find_sessions"))?))
+            })
+            .collect()
+    }
+
+    /// Stores (or with `None` removes) the session `[start, end]` of `key`.
+    pub fn put(&mut self, key: &K, start: i64, end: i64, value: Option<&V>) -> Result<bool> {
+        self.encode_key(key, "put")?;
+        let bytes = match value {
+            Some(v) => Some(self.value_serde.serialize(v).map_err(serde_err(&self.name, "put"))?),
+            None => None,
+        };
+        let outcome = self
+            .inner
+            .put(&self.key_buf, start, end, bytes.as_deref())
+            .map_err(store_err(&self.name, "put"))?;
+        Ok(outcome.is_written())
+    }
+
+    /// Every session of `key`.
+    pub fn fetch_key(&mut self, key: &K) -> Result<Vec<(i64, i64, V)>> {
+        self.find_sessions(key, i64::MIN, i64::MAX)
+    }
+}
+
+impl<K: 'static, V: 'static> StateStore for SessionStore<K, V> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush().map_err(store_err(&self.name, "flush"))?;
+        if let Some(l) = &self.logging {
+            l.forward();
+        }
+        Ok(())
+    }
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        restore_session(self.inner.as_mut(), records).map_err(store_err(&self.name, "restore"))?;
+        if let Some(l) = &self.logging {
+            l.discard();
+        }
+        Ok(())
+    }
+    fn close(&mut self) -> Result<()> {
+        self.inner.close().map_err(store_err(&self.name, "close"))
+    }
+}
+
+/// Builds a [`SessionStore`] per task.
+pub struct SessionStoreBuilder<K, V> {
+    name: String,
+    materialized: Materialized,
+    retention_ms: i64,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+}
+
+impl<K, V> SessionStoreBuilder<K, V> {
+    /// A builder for store `name` keeping sessions for `retention_ms` of stream time.
+    pub fn new(
+        name: &str,
+        materialized: &Materialized,
+        retention_ms: i64,
+        key_serde: Arc<dyn Serde<K>>,
+        value_serde: Arc<dyn Serde<V>>,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            materialized: materialized.clone(),
+            retention_ms,
+            key_serde,
+            value_serde,
+        }
+    }
+}
+
+impl<K: 'static, V: 'static> StoreBuilder for SessionStoreBuilder<K, V> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn kind(&self) -> String {
+        format!("{:?} session store", self.materialized.store_type)
+    }
+    fn logging_enabled(&self) -> bool {
+        self.materialized.logging
+    }
+    fn persistent(&self) -> bool {
+        self.materialized.store_type == StoreType::RocksDb
+    }
+    fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
+        let options = SessionStoreOptions::new(self.retention_ms);
+        let base: Box<dyn SessionBytesStore> = match self.materialized.store_type {
+            StoreType::InMemory => {
+                Box::new(MemorySessionStore::new(&self.name, options).map_err(store_err(&self.name, "open"))?)
+            }
+            StoreType::RocksDb => {
+                let db = rocks_db(&mut ctx)?;
+                Box::new(
+                    RocksSessionStore::open(db, &self.name, options)
+                        .map_err(store_err(&self.name, "open"))?,
+                )
+            }
+        };
+        let logging = (self.materialized.logging && ctx.changelog.enabled())
+            .then(|| Logging::new(ctx.changelog.clone()));
+        let inner: Box<dyn SessionBytesStore> = match &logging {
+            Some(l) => Box::new(ChangeLoggingSessionStore::new(base, Box::new(l.sink.clone()))),
+            None => base,
+        };
+        Ok(BuiltStore::new(SessionStore {
+            name: self.name.clone(),
+            inner,
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+            logging,
+            key_buf: Vec::new(),
+        }))
+    }
+}

@@ -1,0 +1,115 @@
+//! The commit protocol, in one function.
+//!
+//! It runs every `commit.interval.ms`, before revoked tasks are closed, and at shutdown:
+//!
+//! 1. **Flush the stores**: write caches into the stores and their changelog records into
+//!    the tasks' collectors, and hand every drained record to the producer.
+//! 2. **Flush the producer** and wait until the broker acknowledged every record (output,
+//!    changelogs, dead letters). A failed delivery stops here: nothing is committed.
+//! 3. **Commit the input offsets** (last processed + 1): at-least-once, a synchronous group
+//!    commit; exactly-once v2, `send_offsets_to_transaction` then `commit_transaction`, so
+//!    output, changelogs and offsets become visible together.
+//! 4. **Write the checkpoints**: each task's changelog end offsets, to
+//!    `<state.dir>/<application.id>/<task>/.checkpoint`, so a restart restores only the rest.
+//!
+//! An at-least-once offset commit that the group rejects (a rebalance is under way) is not
+//! fatal: the offsets are committed next time, and step 4 is skipped so no checkpoint claims
+//! more than was committed.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::error::{Result, RuntimeError};
+use crate::producer::RecordProducer;
+use crate::rebalance::StreamsConsumerContext;
+use crate::task::ActiveTask;
+
+/// Why a commit runs (for logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitReason {
+    Interval,
+    Revocation,
+    Shutdown,
+}
+
+/// Runs the commit protocol for `tasks`. Returns whether the offsets were committed.
+pub(crate) fn commit_tasks(
+    tasks: &mut [&mut ActiveTask],
+    producer: &mut RecordProducer,
+    consumer: &BaseConsumer<StreamsConsumerContext>,
+    thread: &str,
+    reason: CommitReason,
+) -> Result<bool> {
+    if !tasks.iter().any(|t| t.dirty) && !producer.in_transaction() {
+        return Ok(true);
+    }
+    let started = Instant::now();
+
+    // 1. Flush the stores; send what they (and punctuations) produced.
+    for task in tasks.iter_mut() {
+        task.flush()?;
+        for record in task.drain_output() {
+            producer.send(&record)?;
+        }
+    }
+
+    // 2. Flush the producer; every record must be acknowledged.
+    producer.flush()?;
+
+    // 3. Commit the consumed offsets (or the transaction that carries them).
+    let mut offsets = TopicPartitionList::new();
+    let mut described = String::new();
+    for task in tasks.iter() {
+        for ((topic, partition), last) in &task.processed {
+            offsets.add_partition_offset(topic, *partition, Offset::Offset(last + 1)).map_err(|source| {
+                RuntimeError::CommitOffsets { offsets: format!("{topic}-{partition}"), source }
+            })?;
+            let _ = write!(described, "{topic}-{partition}@{} ", last + 1);
+        }
+    }
+    let committed = if producer.is_transactional() {
+        let group = consumer.group_metadata().ok_or_else(|| RuntimeError::CommitOffsets {
+            offsets: described.clone(),
+            source: rdkafka::error::KafkaError::NoMessageReceived,
+        })?;
+        producer.commit_transaction(&offsets, &group)?;
+        true
+    } else if offsets.count() == 0 {
+        true
+    } else {
+        match consumer.commit(&offsets, CommitMode::Sync) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(thread, offsets = %described.trim_end(), error = %e, ?reason,
+                    "offset commit rejected; offsets will be committed with the next commit");
+                metrics::counter!("kstreams_commit_failures_total", "thread" => thread.to_string())
+                    .increment(1);
+                false
+            }
+        }
+    };
+
+    // 4. Checkpoint the changelog offsets the stores now hold.
+    if committed {
+        for task in tasks.iter_mut().filter(|t| t.dirty) {
+            let partition = task.id().partition;
+            let topics: Vec<String> = task.task.changelogs().iter().map(|(_, t)| t.clone()).collect();
+            for topic in topics {
+                if let Some(last) = producer.last_offset(&topic, partition) {
+                    let next = task.changelog_offsets.entry((topic, partition)).or_insert(last + 1);
+                    *next = (*next).max(last + 1);
+                }
+            }
+            task.write_checkpoint()?;
+            task.dirty = false;
+        }
+    }
+    let elapsed = started.elapsed();
+    metrics::histogram!("kstreams_commit_latency_seconds", "thread" => thread.to_string())
+        .record(elapsed.as_secs_f64());
+    tracing::debug!(thread, ?reason, offsets = %described.trim_end(), ?elapsed, committed, "commit");
+    Ok(committed)
+}

@@ -1,0 +1,184 @@
+//! The runtime's error type: every variant is named after the operation that failed and carries
+//! what is needed to find it (topic, partition, task, key, path).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kstreams_core::{StreamsError, TaskId};
+use rdkafka::error::KafkaError;
+
+/// Result alias of the runtime.
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// What went wrong while starting, running or stopping a [`crate::KafkaStreams`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// An error from the logical core: invalid configuration or topology, a processor or
+    /// store failure, a record that could not be deserialized under the `fail` policy.
+    #[error(transparent)]
+    Streams(#[from] StreamsError),
+    /// An rdkafka client could not be created.
+    #[error("creating the Kafka {client} client failed: {source}")]
+    CreateClient {
+        /// Which client: `consumer`, `producer`, `restore consumer`, `admin`.
+        client: &'static str,
+        /// The client error.
+        source: KafkaError,
+    },
+    /// Metadata (topics, partition counts) could not be read from the cluster.
+    #[error("fetching metadata for {what} failed: {source}")]
+    Metadata {
+        /// What was being looked up.
+        what: String,
+        /// The client error.
+        source: KafkaError,
+    },
+    /// A source topic the topology reads does not exist.
+    #[error("source topic `{topic}` does not exist; create it before starting the application")]
+    MissingSourceTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// An internal topic could not be created or has the wrong partition count.
+    #[error("creating internal topic `{topic}` failed: {detail}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// Why.
+        detail: String,
+    },
+    /// Subscribing the consumer to the source topics failed.
+    #[error("subscribing to topics {topics:?} failed: {source}")]
+    Subscribe {
+        /// The topics.
+        topics: Vec<String>,
+        /// The client error.
+        source: KafkaError,
+    },
+    /// A record could not be handed to the producer.
+    #[error("producing a record to `{topic}` (partition {partition:?}) failed: {source}")]
+    Produce {
+        /// Destination topic.
+        topic: String,
+        /// Destination partition, if explicit.
+        partition: Option<i32>,
+        /// The client error.
+        source: KafkaError,
+    },
+    /// The broker did not acknowledge some produced records.
+    #[error("{failed} record(s) were not delivered; first failure: {first}")]
+    Delivery {
+        /// How many deliveries failed.
+        failed: u64,
+        /// The first failure, with its topic and partition.
+        first: String,
+    },
+    /// Flushing the producer (waiting for outstanding deliveries) failed or timed out.
+    #[error("flushing the producer failed: {source}")]
+    Flush {
+        /// The client error.
+        source: KafkaError,
+    },
+    /// Committing consumed offsets failed.
+    #[error("committing offsets {offsets} failed: {source}")]
+    CommitOffsets {
+        /// The offsets, as `topic-partition@offset`.
+        offsets: String,
+        /// The client error.
+        source: KafkaError,
+    },
+    /// A transactional operation failed.
+    #[error("transaction {operation} failed for transactional.id `{transactional_id}`: {source}")]
+    Transaction {
+        /// `init`, `begin`, `send_offsets`, `commit` or `abort`.
+        operation: &'static str,
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// The client error.
+        source: KafkaError,
+    },
+    /// Another producer with the same transactional id fenced this one off (a zombie
+    /// instance): the thread stops, because anything it wrote since its last commit is aborted.
+    #[error("producer with transactional.id `{transactional_id}` was fenced by a newer producer during {operation}: {detail}")]
+    Fenced {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// The operation during which the fencing was noticed.
+        operation: &'static str,
+        /// The broker's message.
+        detail: String,
+    },
+    /// Restoring a store from its changelog failed.
+    #[error("restoring store `{store}` of task {task} from `{topic}` failed: {detail}")]
+    Restore {
+        /// The task.
+        task: TaskId,
+        /// The store.
+        store: String,
+        /// Its changelog topic.
+        topic: String,
+        /// Why.
+        detail: String,
+    },
+    /// Reading or writing a task's checkpoint file failed.
+    #[error("checkpoint file `{path}`: {detail}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The state directory could not be created, cleaned or locked.
+    #[error("state directory `{path}`: {source}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A task failed while processing, punctuating, flushing or closing.
+    #[error("task {task} failed during {operation}: {source}")]
+    Task {
+        /// The task.
+        task: TaskId,
+        /// What it was doing.
+        operation: &'static str,
+        /// The core error.
+        source: StreamsError,
+    },
+    /// A stream thread could not be spawned.
+    #[error("spawning stream thread `{thread}` failed: {source}")]
+    SpawnThread {
+        /// The thread's name.
+        thread: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The operation is not allowed in the current state (e.g. `start` twice).
+    #[error("cannot {operation} while the application is {state}")]
+    IllegalState {
+        /// What was attempted.
+        operation: &'static str,
+        /// The state at the time.
+        state: crate::state::State,
+    },
+    /// Waiting for the threads to stop took longer than allowed.
+    #[error("the stream threads did not stop within {0:?}")]
+    CloseTimeout(Duration),
+}
+
+impl RuntimeError {
+    /// A configuration error naming `key`.
+    pub fn config(key: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Streams(StreamsError::Config { key: key.into(), detail: detail.into() })
+    }
+
+    /// The configuration key this error is about, if it is a configuration error.
+    pub fn config_key(&self) -> Option<&str> {
+        match self {
+            Self::Streams(StreamsError::Config { key, .. }) => Some(key),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! A stream thread's producer: sends the records its tasks drain, tracks deliveries (and the
+//! offsets they landed at, for changelog checkpoints), and wraps the transactional calls of
+//! exactly-once processing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kstreams_core::OutputRecord;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig};
+use rdkafka::topic_partition_list::TopicPartitionList;
+
+use crate::config::{ClientKind, StreamsConfig};
+use crate::error::{Result, RuntimeError};
+
+/// Counts deliveries and remembers the last offset written to each partition.
+#[derive(Default)]
+pub(crate) struct DeliveryTracker {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_failure: Mutex<Option<String>>,
+    last_offsets: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(m) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                let mut offsets = self.last_offsets.lock().unwrap_or_else(|e| e.into_inner());
+                let slot = offsets.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
+                *slot = (*slot).max(m.offset());
+            }
+            Err((e, m)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_failure.lock().unwrap_or_else(|e| e.into_inner());
+                if first.is_none() {
+                    *first = Some(format!("{}-{}: {e}", m.topic(), m.partition()));
+                }
+            }
+        }
+    }
+}
+
+/// The producer of one stream thread.
+pub(crate) struct RecordProducer {
+    inner: BaseProducer<DeliveryTracker>,
+    thread: String,
+    transactional_id: Option<String>,
+    in_transaction: bool,
+    timeout: Duration,
+}
+
+impl RecordProducer {
+    /// An idempotent producer partitioning keys like the Java client (murmur2); transactional
+    /// with `transactional_id` under exactly-once.
+    pub(crate) fn new(
+        config: &StreamsConfig,
+        thread: &str,
+        transactional_id: Option<String>,
+    ) -> Result<Self> {
+        let mut base = vec![
+            ("client.id", format!("{thread}-producer")),
+            ("enable.idempotence", "true".to_string()),
+            ("partitioner", "murmur2_random".to_string()),
+            ("linger.ms", "5".to_string()),
+        ];
+        if let Some(id) = &transactional_id {
+            base.push(("transactional.id", id.clone()));
+        }
+        let mut cfg = config.client_config(ClientKind::Producer, &base);
+        if let Some(id) = &transactional_id {
+            // Set last so that no pass-through setting can change it.
+            cfg.set("transactional.id", id);
+        }
+        let inner: BaseProducer<DeliveryTracker> = cfg
+            .create_with_context(DeliveryTracker::default())
+            .map_err(|source| RuntimeError::CreateClient { client: "producer", source })?;
+        let timeout = Duration::from_secs(60);
+        if let Some(id) = &transactional_id {
+            inner.init_transactions(timeout).map_err(|e| txn_error("init", id, e))?;
+            tracing::info!(thread, transactional_id = %id, "transactional producer ready");
+        }
+        Ok(Self { inner, thread: thread.to_string(), transactional_id, in_transaction: false, timeout })
+    }
+
+    /// Whether this producer is transactional.
+    pub(crate) fn is_transactional(&self) -> bool {
+        self.transactional_id.is_some()
+    }
+
+    /// Whether a transaction is open.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// Opens a transaction if the producer is transactional and none is open.
+    pub(crate) fn begin(&mut self) -> Result<()> {
+        if let (Some(id), false) = (&self.transactional_id, self.in_transaction) {
+            self.inner.begin_transaction().map_err(|e| txn_error("begin", id, e))?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Hands `record` to librdkafka, waiting while its queue is full.
+    pub(crate) fn send(&mut self, record: &OutputRecord) -> Result<()> {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for h in record.headers.iter() {
+            headers = headers.insert(Header { key: &h.key, value: h.value.as_deref() });
+        }
+        let mut rec: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(&record.topic).timestamp(record.timestamp).headers(headers);
+        if let Some(k) = &record.key {
+            rec = rec.key(k.as_slice());
+        }
+        if let Some(v) = &record.value {
+            rec = rec.payload(v.as_slice());
+        }
+        if let Some(p) = record.partition {
+            rec = rec.partition(p);
+        }
+        loop {
+            match self.inner.send(rec) {
+                Ok(()) => {
+                    metrics::counter!("kstreams_records_produced_total", "thread" => self.thread.clone())
+                        .increment(1);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    rec = back;
+                    self.inner.poll(Duration::from_millis(50));
+                }
+                Err((source, _)) => {
+                    return Err(RuntimeError::Produce {
+                        topic: record.topic.clone(),
+                        partition: record.partition,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Serves delivery callbacks without blocking.
+    pub(crate) fn poll(&self) {
+        self.inner.poll(Duration::ZERO);
+    }
+
+    /// Waits until every record sent so far is acknowledged; fails if any was not delivered.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.inner.flush(self.timeout).map_err(|source| RuntimeError::Flush { source })?;
+        self.check_deliveries()
+    }
+
+    fn check_deliveries(&self) -> Result<()> {
+        let ctx = self.inner.context();
+        let failed = ctx.failed.swap(0, Ordering::SeqCst);
+        if failed > 0 {
+            // Deliveries fail (purged) when the producer hit a fatal error such as fencing:
+            // report the cause, not the symptom.
+            if let (Some(id), Some((code, reason))) =
+                (&self.transactional_id, self.inner.client().fatal_error())
+            {
+                return Err(RuntimeError::Fenced {
+                    transactional_id: id.clone(),
+                    operation: "produce",
+                    detail: format!("{code:?}: {reason}"),
+                });
+            }
+            let first =
+                ctx.first_failure.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+            return Err(RuntimeError::Delivery { failed, first });
+        }
+        Ok(())
+    }
+
+    /// The highest offset delivered to `topic`-`partition` so far.
+    pub(crate) fn last_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let offsets = self.inner.context().last_offsets.lock().unwrap_or_else(|e| e.into_inner());
+        offsets.get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Adds the consumed offsets to the open transaction and commits it.
+    pub(crate) fn commit_transaction(
+        &mut self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<()> {
+        let Some(id) = self.transactional_id.clone() else { return Ok(()) };
+        if !self.in_transaction {
+            return Ok(());
+        }
+        if offsets.count() > 0 {
+            self.inner
+                .send_offsets_to_transaction(offsets, group, self.timeout)
+                .map_err(|e| txn_error("send_offsets", &id, e))?;
+        }
+        self.inner.commit_transaction(self.timeout).map_err(|e| txn_error("commit", &id, e))?;
+        self.in_transaction = false;
+        metrics::counter!("kstreams_transactions_committed_total", "thread" => self.thread.clone())
+            .increment(1);
+        self.check_deliveries()
+    }
+
+    /// Aborts the open transaction, if any: nothing written in it becomes visible to
+    /// read-committed consumers.
+    pub(crate) fn abort_transaction(&mut self) -> Result<()> {
+        let Some(id) = self.transactional_id.clone() else { return Ok(()) };
+        if !self.in_transaction {
+            return Ok(());
+        }
+        self.in_transaction = false;
+        metrics::counter!("kstreams_transactions_aborted_total", "thread" => self.thread.clone())
+            .increment(1);
+        tracing::warn!(thread = %self.thread, transactional_id = %id, "aborting the open transaction");
+        // librdkafka's abort waits for outstanding messages, whose delivery reports only a
+        // poll serves: purge them and serve the reports first, or the abort blocks.
+        self.inner.purge(PurgeConfig::default().queue().inflight());
+        let deadline = std::time::Instant::now() + self.timeout;
+        while self.inner.in_flight_count() > 0 && std::time::Instant::now() < deadline {
+            self.inner.poll(Duration::from_millis(50));
+        }
+        let result = self.inner.abort_transaction(self.timeout).map_err(|e| txn_error("abort", &id, e));
+        // Deliveries failed by the abort are expected.
+        self.inner.context().failed.store(0, Ordering::SeqCst);
+        result
+    }
+}
+
+/// Classifies a transactional failure: fencing (another producer with our id, or a fatal
+/// producer error) is [`RuntimeError::Fenced`].
+fn txn_error(operation: &'static str, transactional_id: &str, e: KafkaError) -> RuntimeError {
+    let fenced = match &e {
+        KafkaError::Transaction(rd) => {
+            rd.is_fatal()
+                || matches!(
+                    rd.code(),
+                    RDKafkaErrorCode::Fenced
+                        | RDKafkaErrorCode::ProducerFenced
+                        | RDKafkaErrorCode::InvalidProducerEpoch
+                )
+        }
+        _ => false,
+    };
+    if fenced {
+        RuntimeError::Fenced {
+            transactional_id: transactional_id.to_string(),
+            operation,
+            detail: e.to_string(),
+        }
+    } else {
+        RuntimeError::Transaction { operation, transactional_id: transactional_id.to_string(), source: e }
+    }
+}

@@ -1,0 +1,173 @@
+//! Restoring a task's stores from their changelog partitions.
+//!
+//! Each stream thread has a restore consumer outside the group (`assign`, never `subscribe`).
+//! For each logged store of a new task it reads the changelog partition from the checkpointed
+//! offset (or the beginning) up to the high watermark read when the restore started, and feeds
+//! the records to [`kstreams_core::StreamTask::restore`] in batches. Records stamped with an
+//! input offset the group never committed ([`crate::task::INPUT_OFFSET_HEADER`]) are skipped:
+//! their input will be processed again, and applying them too would count it twice.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kstreams_core::StreamTask;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::checkpoint::Offsets;
+use crate::config::{ClientKind, StreamsConfig};
+use crate::error::{Result, RuntimeError};
+use crate::task::{parse_input_header, INPUT_OFFSET_HEADER};
+
+/// Records handed to a store per `restore` call.
+const BATCH: usize = 1000;
+/// A restore that makes no progress for this long fails.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The restore consumer of one stream thread.
+pub(crate) struct Restorer {
+    consumer: BaseConsumer,
+    thread: String,
+}
+
+/// What one restore did, for logs and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RestoreSummary {
+    pub(crate) restored: u64,
+    pub(crate) skipped_uncommitted: u64,
+}
+
+impl Restorer {
+    pub(crate) fn new(config: &StreamsConfig, thread: &str) -> Result<Self> {
+        let base = [
+            ("client.id", format!("{thread}-restore-consumer")),
+            // librdkafka refuses `assign` without a group id; this group is never joined
+            // (no subscribe) and never committed to.
+            ("group.id", format!("{}-restore-consumer", config.application_id())),
+            ("enable.auto.commit", "false".to_string()),
+            ("enable.partition.eof", "true".to_string()),
+            ("auto.offset.reset", "earliest".to_string()),
+            ("isolation.level", "read_committed".to_string()),
+        ];
+        let consumer: BaseConsumer = config
+            .client_config(ClientKind::Consumer, &base)
+            .create()
+            .map_err(|source| RuntimeError::CreateClient { client: "restore consumer", source })?;
+        Ok(Self { consumer, thread: thread.to_string() })
+    }
+
+    /// Restores every changelog of `task` from `start` (missing entries: the beginning) to
+    /// the end. `committed` holds the group's committed offsets of the task's input partitions.
+    /// Returns the next offset of each changelog partition.
+    pub(crate) fn restore(
+        &self,
+        task: &mut StreamTask,
+        start: &Offsets,
+        committed: &HashMap<(String, i32), i64>,
+    ) -> Result<(Offsets, RestoreSummary)> {
+        let id = task.id();
+        let partition = id.partition;
+        let mut ends = Offsets::new();
+        let mut summary = RestoreSummary::default();
+        let changelogs: Vec<(String, String)> = task.changelogs().to_vec();
+        for (store, topic) in changelogs {
+            let fail = |detail: String| RuntimeError::Restore {
+                task: id,
+                store: store.clone(),
+                topic: topic.clone(),
+                detail,
+            };
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&topic, partition, Duration::from_secs(30))
+                .map_err(|e| fail(format!("reading watermarks: {e}")))?;
+            let from = start.get(&(topic.clone(), partition)).copied().unwrap_or(low).max(low);
+            ends.insert((topic.clone(), partition), high.max(from));
+            if from >= high {
+                tracing::debug!(task = %id, store, from, high, "nothing to restore");
+                continue;
+            }
+            let started = Instant::now();
+            tracing::info!(task = %id, store, topic, from, high, "restoring store from changelog");
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(from))
+                .map_err(|e| fail(e.to_string()))?;
+            self.consumer
+                .assign(&tpl)
+                .map_err(|e| fail(format!("assigning the changelog partition: {e}")))?;
+            let labels =
+                [("task", id.to_string()), ("store", store.clone()), ("thread", self.thread.clone())];
+            let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(BATCH);
+            let mut last_progress = Instant::now();
+            let mut position = from;
+            while position < high {
+                match self.consumer.poll(Duration::from_millis(200)) {
+                    Some(Ok(m)) => {
+                        last_progress = Instant::now();
+                        position = m.offset() + 1;
+                        if m.offset() >= high {
+                            break;
+                        }
+                        let uncommitted = m.headers().and_then(|hs| {
+                            hs.iter()
+                                .filter(|h| h.key == INPUT_OFFSET_HEADER)
+                                .last()
+                                .and_then(|h| h.value.and_then(parse_input_header))
+                                .map(|(t, p, o)| committed.get(&(t.to_string(), p)).is_none_or(|c| o >= *c))
+                        });
+                        if uncommitted == Some(true) {
+                            summary.skipped_uncommitted += 1;
+                            continue;
+                        }
+                        let Some(key) = m.key() else { continue };
+                        batch.push((key.to_vec(), m.payload().map(<[u8]>::to_vec)));
+                        if batch.len() >= BATCH {
+                            summary.restored +=
+                                self.apply(task, &store, &mut batch, &labels, high - position)?;
+                        }
+                    }
+                    Some(Err(KafkaError::PartitionEOF(_))) => break,
+                    Some(Err(e)) => {
+                        tracing::warn!(task = %id, store, error = %e, "error while restoring; retrying")
+                    }
+                    None => {
+                        if last_progress.elapsed() > STALL_TIMEOUT {
+                            return Err(fail(format!(
+                                "no progress for {STALL_TIMEOUT:?} at offset {position} of {high}"
+                            )));
+                        }
+                    }
+                }
+            }
+            summary.restored += self.apply(task, &store, &mut batch, &labels, 0)?;
+            self.consumer.unassign().map_err(|e| fail(format!("unassigning: {e}")))?;
+            tracing::info!(task = %id, store, records = summary.restored, skipped_uncommitted = summary.skipped_uncommitted,
+                elapsed = ?started.elapsed(), "restore finished");
+        }
+        Ok((ends, summary))
+    }
+
+    fn apply(
+        &self,
+        task: &mut StreamTask,
+        store: &str,
+        batch: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        labels: &[(&'static str, String); 3],
+        remaining: i64,
+    ) -> Result<u64> {
+        let n = batch.len() as u64;
+        if n > 0 {
+            task.restore(store, batch).map_err(|source| RuntimeError::Task {
+                task: task.id(),
+                operation: "restore",
+                source,
+            })?;
+            batch.clear();
+        }
+        metrics::counter!("kstreams_restored_records_total", labels).increment(n);
+        metrics::gauge!("kstreams_restore_remaining_records", labels).set(remaining.max(0) as f64);
+        Ok(n)
+    }
+}

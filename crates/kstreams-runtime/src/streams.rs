@@ -1,0 +1,189 @@
+//! [`KafkaStreams`]: the handle that starts and stops one instance of an application.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use kstreams_core::Topology;
+
+use crate::assignment::TaskLayout;
+use crate::config::StreamsConfig;
+use crate::error::{Result, RuntimeError};
+use crate::state::{State, StateHolder, StateListener, ThreadState};
+use crate::thread::{spawn, ThreadShared};
+use crate::topics::{ensure_internal_topics, AdminTopicCreator, TopicCreator};
+
+/// How long `Drop` waits for the threads of an instance that was not closed.
+const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One instance of a stream processing application: `num.stream.threads` threads in the
+/// consumer group `application.id`, sharing the input partitions with the other instances.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use kstreams_core::Topology;
+/// use kstreams_runtime::{KafkaStreams, StreamsConfig};
+///
+/// # fn topology() -> Topology { Topology::new() }
+/// let config = StreamsConfig::builder("my-app", "127.0.0.1:9092").build()?;
+/// let mut streams = KafkaStreams::new(Arc::new(topology()), config);
+/// streams.set_state_listener(|new, old| println!("{old} -> {new}"));
+/// streams.start()?;
+/// // ... until asked to stop:
+/// streams.close()?;
+/// # Ok::<(), kstreams_runtime::RuntimeError>(())
+/// ```
+pub struct KafkaStreams {
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    state: Arc<StateHolder>,
+    shutdown: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    layout: Option<Arc<TaskLayout>>,
+}
+
+impl KafkaStreams {
+    /// An instance in state CREATED; nothing connects until [`Self::start`].
+    pub fn new(topology: Arc<Topology>, config: StreamsConfig) -> Self {
+        Self {
+            topology,
+            config: Arc::new(config),
+            state: StateHolder::new(),
+            shutdown: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            layout: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StreamsConfig {
+        &self.config
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state.state()
+    }
+
+    /// The error that put the instance in [`State::Error`], if any.
+    pub fn error(&self) -> Option<String> {
+        self.state.error()
+    }
+
+    /// Calls `listener(new, old)` on every state change. Set it before [`Self::start`].
+    pub fn set_state_listener(&mut self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+        let l: StateListener = Arc::new(listener);
+        self.state.set_listener(l);
+    }
+
+    /// The tasks this instance's threads run now, sorted.
+    pub fn active_tasks(&self) -> Vec<kstreams_core::TaskId> {
+        self.state.active_tasks()
+    }
+
+    /// The mapping of input partitions to tasks, once started.
+    pub fn task_layout(&self) -> Option<&TaskLayout> {
+        self.layout.as_deref()
+    }
+
+    /// Creates the internal topics with the Kafka AdminClient, then starts the stream threads.
+    pub fn start(&mut self) -> Result<()> {
+        let creator = AdminTopicCreator::new(&self.config);
+        self.start_with_topic_creator(&creator)
+    }
+
+    /// Like [`Self::start`], creating missing internal topics with `creator` (e.g. rdkafka's
+    /// `MockCluster`, which does not implement CreateTopics).
+    ///
+    /// Fails, leaving the instance in CREATED, when the cluster cannot be reached for 60 s,
+    /// a source topic is missing, co-partitioned topics differ in partition count, or an
+    /// internal topic cannot be created.
+    pub fn start_with_topic_creator(&mut self, creator: &dyn TopicCreator) -> Result<()> {
+        let state = self.state.state();
+        if state != State::Created {
+            return Err(RuntimeError::IllegalState { operation: "start", state });
+        }
+        let dir = self.config.state_dir().join(self.config.application_id());
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| RuntimeError::StateDir { path: dir.clone(), source })?;
+        let counts = ensure_internal_topics(&self.topology, &self.config, creator)?;
+        let app = self.config.application_id();
+        let layout = Arc::new(TaskLayout::new(&self.topology, app, &counts)?);
+        tracing::info!(application_id = app, tasks = layout.tasks().count(), threads = self.config.num_stream_threads(),
+            guarantee = %self.config.processing_guarantee(), "starting");
+        self.layout = Some(layout.clone());
+        let n = self.config.num_stream_threads();
+        self.state.set_thread_count(n);
+        self.state.transition(State::Rebalancing);
+        let shared = ThreadShared {
+            topology: self.topology.clone(),
+            config: self.config.clone(),
+            layout,
+            state: self.state.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        for i in 0..n {
+            match spawn(i, shared.clone()) {
+                Ok(handle) => self.threads.push(handle),
+                Err(e) => {
+                    for j in i..n {
+                        self.state.set_thread_state(j, ThreadState::Dead);
+                    }
+                    self.state.fail(e.to_string());
+                    self.shutdown.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the instance is in `target` (or `timeout` passes). Returns the state
+    /// reached; handy in tests and readiness probes.
+    pub fn wait_for_state(&self, target: State, timeout: Duration) -> State {
+        self.state.wait_for(timeout, |s, _| s == target || matches!(s, State::Error | State::NotRunning)).0
+    }
+
+    /// Stops the threads: each commits, closes its tasks (writing checkpoints) and leaves the
+    /// group. Waits without limit.
+    pub fn close(&mut self) -> Result<()> {
+        self.close_timeout(Duration::MAX)
+    }
+
+    /// Like [`Self::close`], waiting at most `timeout` for the threads; on timeout they keep
+    /// shutting down in the background and [`RuntimeError::CloseTimeout`] is returned.
+    pub fn close_timeout(&mut self, timeout: Duration) -> Result<()> {
+        let state = self.state.state();
+        if state == State::Created {
+            self.state.transition(State::PendingShutdown);
+            self.state.transition(State::NotRunning);
+            return Ok(());
+        }
+        self.state.transition(State::PendingShutdown);
+        self.shutdown.store(true, Ordering::SeqCst);
+        let timeout = timeout.min(Duration::from_secs(365 * 24 * 3600));
+        let (_, done) =
+            self.state.wait_for(timeout, |_, threads| threads.iter().all(|t| *t == ThreadState::Dead));
+        if !done {
+            return Err(RuntimeError::CloseTimeout(timeout));
+        }
+        for handle in self.threads.drain(..) {
+            if handle.join().is_err() {
+                tracing::error!("a stream thread panicked");
+            }
+        }
+        debug_assert!(self.state.all_threads_dead());
+        Ok(())
+    }
+}
+
+impl Drop for KafkaStreams {
+    fn drop(&mut self) {
+        if self.state.state().is_running_or_rebalancing() || !self.threads.is_empty() {
+            if let Err(e) = self.close_timeout(DROP_CLOSE_TIMEOUT) {
+                tracing::warn!(error = %e, "closing on drop");
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! A byte-bounded LRU map of cached values with dirty flags, ordered by key.
+
+use std::collections::BTreeMap;
+use std::ops::RangeBounds;
+
+/// Bytes charged per entry on top of its key and value.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// A cached value: `None` is a cached delete (tombstone).
+pub(crate) type Cached = Option<Vec<u8>>;
+
+struct Slot {
+    value: Cached,
+    dirty: bool,
+    tick: u64,
+    size: usize,
+}
+
+/// Entries ordered by key (for range merges) and by last use (for eviction).
+pub(crate) struct LruCache<K> {
+    entries: BTreeMap<K, Slot>,
+    by_use: BTreeMap<u64, K>,
+    tick: u64,
+    bytes: usize,
+    max_bytes: usize,
+    key_size: fn(&K) -> usize,
+}
+
+impl<K: Ord + Clone> LruCache<K> {
+    pub fn new(max_bytes: usize, key_size: fn(&K) -> usize) -> Self {
+        Self { entries: BTreeMap::new(), by_use: BTreeMap::new(), tick: 0, bytes: 0, max_bytes, key_size }
+    }
+
+    /// The cached value of `key`, marking it used; `None` on a miss.
+    pub fn get(&mut self, key: &K) -> Option<Cached> {
+        let tick = self.next_tick();
+        let slot = self.entries.get_mut(key)?;
+        self.by_use.remove(&slot.tick);
+        self.by_use.insert(tick, key.clone());
+        slot.tick = tick;
+        Some(slot.value.clone())
+    }
+
+    /// Caches `value` for `key` as dirty (to be written to the inner store).
+    pub fn put_dirty(&mut self, key: K, value: Cached) {
+        let tick = self.next_tick();
+        let size = (self.key_size)(&key) + value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+        self.by_use.insert(tick, key.clone());
+        let slot = Slot { value, dirty: true, tick, size };
+        self.bytes += size;
+        if let Some(old) = self.entries.insert(key, slot) {
+            self.by_use.remove(&old.tick);
+            self.bytes -= old.size;
+        }
+    }
+
+    /// Least recently used keys to evict so that the cache fits in `max_bytes`, oldest first.
+    pub fn victims(&self) -> Vec<K> {
+        let mut excess = self.bytes.saturating_sub(self.max_bytes);
+        let mut out = Vec::new();
+        for key in self.by_use.values() {
+            if excess == 0 {
+                break;
+            }
+            let size = self.entries.get(key).map_or(0, |s| s.size);
+            excess = excess.saturating_sub(size);
+            out.push(key.clone());
+        }
+        out
+    }
+
+    /// The dirty entries among `keys`, in the given order.
+    pub fn dirty_among(&self, keys: &[K]) -> Vec<(K, Cached)> {
+        keys.iter()
+            .filter_map(|k| {
+                let slot = self.entries.get(k)?;
+                slot.dirty.then(|| (k.clone(), slot.value.clone()))
+            })
+            .collect()
+    }
+
+    /// Every dirty entry, in key order.
+    pub fn dirty(&self) -> Vec<(K, Cached)> {
+        self.entries.iter().filter(|(_, s)| s.dirty).map(|(k, s)| (k.clone(), s.value.clone())).collect()
+    }
+
+    /// How many dirty entries hold a value (not a delete).
+    pub fn dirty_values(&self) -> usize {
+        self.entries.values().filter(|s| s.dirty && s.value.is_some()).count()
+    }
+
+    /// Marks every entry clean (written to the inner store).
+    pub fn mark_all_clean(&mut self) {
+        for slot in self.entries.values_mut() {
+            slot.dirty = false;
+        }
+    }
+
+    pub fn remove(&mut self, key: &K) {
+        if let Some(slot) = self.entries.remove(key) {
+            self.by_use.remove(&slot.tick);
+            self.bytes -= slot.size;
+        }
+    }
+
+    /// Keeps only the entries for which `keep` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
+        let doomed: Vec<K> = self.entries.keys().filter(|k| !keep(k)).cloned().collect();
+        for key in &doomed {
+            self.remove(key);
+        }
+    }
+
+    /// Cached entries with keys in `range`, ascending.
+    pub fn range<R: RangeBounds<K>>(&self, range: R) -> impl Iterator<Item = (&K, &Cached)> {
+        self.entries.range(range).map(|(k, s)| (k, &s.value))
+    }
+
+    /// Every cached entry, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &Cached)> {
+        self.entries.iter().map(|(k, s)| (k, &s.value))
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_least_recently_used_first() {
+        let mut cache: LruCache<Vec<u8>> = LruCache::new(2 * (ENTRY_OVERHEAD + 2), Vec::len);
+        cache.put_dirty(b"a".to_vec(), Some(b"1".to_vec()));
+        cache.put_dirty(b"b".to_vec(), Some(b"2".to_vec()));
+        assert!(cache.victims().is_empty());
+        assert_eq!(cache.get(&b"a".to_vec()), Some(Some(b"1".to_vec())));
+        cache.put_dirty(b"c".to_vec(), None);
+        assert_eq!(cache.victims(), vec![b"b".to_vec()]);
+    }
+}

@@ -1,0 +1,387 @@
+//! `TopologyTestDriver`: run a [`Topology`] without a broker.
+//!
+//! The driver runs the very [`StreamTask`]s the runtime runs: records piped into an input topic
+//! are partitioned like Kafka's default partitioner would, handed to the task owning that
+//! partition, and whatever the tasks produce is either fed back (repartition topics and any
+//! topic the topology reads) or kept for [`TestOutputTopic`]s to read. Stores are flushed (a
+//! "commit") after every piped record unless [`DriverConfig::commit_every`] says otherwise, and
+//! wall-clock time only moves when the test says so.
+#![deny(missing_docs)]
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use kstreams_core::metrics::TaskMetrics;
+use kstreams_core::partition::default_partition;
+use kstreams_core::record::{Headers, OutputRecord, RawRecord, Record};
+use kstreams_core::serde::Serde;
+use kstreams_core::task::{DeserializationHandler, StreamTask, TaskConfig, TaskId};
+use kstreams_core::{Result, StreamsError, Topology};
+
+/// How the driver runs.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The application id (prefix of internal topics).
+    pub application_id: String,
+    /// Partition count of every topic not listed in `partitions` (default 1).
+    pub default_partitions: i32,
+    /// Partition counts per topic (internal topics by full name).
+    pub partitions: HashMap<String, i32>,
+    /// Flush the stores after this many piped records (1 = after every record).
+    pub commit_every: usize,
+    /// What happens to records that fail deserialization.
+    pub deserialization: DeserializationHandler,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self {
+            application_id: "test-app".into(),
+            default_partitions: 1,
+            partitions: HashMap::new(),
+            commit_every: 1,
+            deserialization: DeserializationHandler::default(),
+        }
+    }
+}
+
+struct Inner {
+    topology: Arc<Topology>,
+    config: DriverConfig,
+    task_config: TaskConfig,
+    tasks: BTreeMap<TaskId, StreamTask>,
+    topic_to_sub: HashMap<String, u32>,
+    outputs: HashMap<String, VecDeque<OutputRecord>>,
+    offsets: HashMap<(String, i32), i64>,
+    round_robin: HashMap<String, i32>,
+    since_commit: usize,
+    wall_clock: i64,
+    _dir: tempfile::TempDir,
+}
+
+impl Inner {
+    fn partitions_of(&self, topic: &str) -> i32 {
+        self.config.partitions.get(topic).copied().unwrap_or(self.config.default_partitions).max(1)
+    }
+
+    fn task(&mut self, id: TaskId) -> Result<&mut StreamTask> {
+        if !self.tasks.contains_key(&id) {
+            let mut task = StreamTask::new(&self.topology, id, &self.task_config)?;
+            task.advance_wall_clock(self.wall_clock)?;
+            self.tasks.insert(id, task);
+        }
+        self.tasks.get_mut(&id).ok_or_else(|| StreamsError::Topology(format!("task {id} missing")))
+    }
+
+    /// Delivers one record to its topic: to the owning task, or to the outputs.
+    fn deliver(&mut self, rec: OutputRecord) -> Result<()> {
+        let mut queue = VecDeque::from([rec]);
+        while let Some(rec) = queue.pop_front() {
+            let Some(&sub) = self.topic_to_sub.get(&rec.topic) else {
+                self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
+                continue;
+            };
+            let n = self.partitions_of(&rec.topic);
+            let partition = match (rec.partition, &rec.key) {
+                (Some(p), _) => p,
+                (None, Some(k)) => default_partition(k, n),
+                (None, None) => {
+                    let rr = self.round_robin.entry(rec.topic.clone()).or_insert(0);
+                    *rr = (*rr + 1) % n;
+                    *rr
+                }
+            };
+            let offset = {
+                let o = self.offsets.entry((rec.topic.clone(), partition)).or_insert(0);
+                *o += 1;
+                *o - 1
+            };
+            let raw = RawRecord {
+                topic: rec.topic.clone(),
+                partition,
+                offset,
+                timestamp: rec.timestamp,
+                key: rec.key,
+                value: rec.value,
+                headers: rec.headers,
+            };
+            let task = self.task(TaskId { subtopology: sub, partition })?;
+            task.process(&raw)?;
+            queue.extend(task.drain_output());
+        }
+        Ok(())
+    }
+
+    fn after_input(&mut self) -> Result<()> {
+        self.since_commit += 1;
+        if self.since_commit >= self.config.commit_every {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.since_commit = 0;
+        let mut produced = Vec::new();
+        for task in self.tasks.values_mut() {
+            task.flush()?;
+            produced.extend(task.drain_output());
+        }
+        for rec in produced {
+            self.deliver(rec)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a topology in-process, deterministically, with no broker.
+///
+/// ```
+/// use kstreams_dsl::prelude::*;
+/// use kstreams_test::TopologyTestDriver;
+///
+/// let mut b = StreamsBuilder::new();
+/// b.stream("in", Consumed::with(StringSerde, I64Serde))
+///     .filter(|_k, v| *v > 0)
+///     .to("out", Produced::with(StringSerde, I64Serde));
+/// let driver = TopologyTestDriver::new(b.build()?)?;
+/// let input = driver.input_topic("in", StringSerde, I64Serde);
+/// let output = driver.output_topic("out", StringSerde, I64Serde);
+/// input.pipe("a".to_string(), -1, 0)?;
+/// input.pipe("b".to_string(), 2, 1)?;
+/// assert_eq!(output.read_key_values()?, vec![("b".to_string(), 2)]);
+/// # Ok::<(), kstreams_core::StreamsError>(())
+/// ```
+#[derive(Clone)]
+pub struct TopologyTestDriver {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl TopologyTestDriver {
+    /// A driver with the default configuration.
+    pub fn new(topology: Topology) -> Result<Self> {
+        Self::with_config(topology, DriverConfig::default())
+    }
+
+    /// A driver with the given configuration.
+    pub fn with_config(topology: Topology, config: DriverConfig) -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(|e| StreamsError::store("state.dir", "create", e))?;
+        let mut topic_to_sub = HashMap::new();
+        for sub in topology.subtopologies() {
+            for t in &sub.source_topics {
+                topic_to_sub.insert(t.resolve(&config.application_id), sub.id);
+            }
+        }
+        let task_config = TaskConfig {
+            application_id: config.application_id.clone(),
+            state_dir: dir.path().to_path_buf(),
+            deserialization: config.deserialization.clone(),
+        };
+        Ok(Self {
+            inner: Rc::new(RefCell::new(Inner {
+                topology: Arc::new(topology),
+                config,
+                task_config,
+                tasks: BTreeMap::new(),
+                topic_to_sub,
+                outputs: HashMap::new(),
+                offsets: HashMap::new(),
+                round_robin: HashMap::new(),
+                since_commit: 0,
+                wall_clock: 0,
+                _dir: dir,
+            })),
+        })
+    }
+
+    /// A typed handle to pipe records into `topic`.
+    pub fn input_topic<K, V>(
+        &self,
+        topic: &str,
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+    ) -> TestInputTopic<K, V> {
+        TestInputTopic {
+            driver: self.clone(),
+            topic: topic.to_string(),
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+        }
+    }
+
+    /// A typed handle to read what the topology wrote to `topic`.
+    pub fn output_topic<K, V>(
+        &self,
+        topic: &str,
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+    ) -> TestOutputTopic<K, V> {
+        TestOutputTopic {
+            driver: self.clone(),
+            topic: topic.to_string(),
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+        }
+    }
+
+    /// Pipes a serialized record into `topic` (partitioned by key like Kafka's default
+    /// partitioner, or into `partition` if given).
+    pub fn pipe_raw(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.deliver(OutputRecord {
+            topic: topic.to_string(),
+            partition,
+            key,
+            value,
+            timestamp,
+            headers,
+        })?;
+        inner.after_input()
+    }
+
+    /// Moves wall-clock time forward and runs due wall-clock punctuations.
+    pub fn advance_wall_clock(&self, by_ms: i64) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.wall_clock += by_ms;
+        let now = inner.wall_clock;
+        let mut produced = Vec::new();
+        for task in inner.tasks.values_mut() {
+            task.advance_wall_clock(now)?;
+            produced.extend(task.drain_output());
+        }
+        for rec in produced {
+            inner.deliver(rec)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every store now (as a commit would).
+    pub fn commit(&self) -> Result<()> {
+        self.inner.borrow_mut().commit()
+    }
+
+    /// Every record written to `topic` and not yet read, serialized (also changelog and
+    /// dead-letter topics).
+    pub fn read_raw(&self, topic: &str) -> Vec<OutputRecord> {
+        self.inner.borrow_mut().outputs.get_mut(topic).map(|q| q.drain(..).collect()).unwrap_or_default()
+    }
+
+    /// The counters of all tasks added up.
+    pub fn metrics(&self) -> TaskMetrics {
+        let inner = self.inner.borrow();
+        let mut total = TaskMetrics::default();
+        for t in inner.tasks.values() {
+            total.add(t.metrics());
+        }
+        total
+    }
+
+    /// Runs `f` on every task that has a store named `name`, with a typed handle to it.
+    pub fn with_store<T: 'static, R>(&self, name: &str, mut f: impl FnMut(TaskId, &mut T) -> R) -> Vec<R> {
+        let inner = self.inner.borrow();
+        let mut out = Vec::new();
+        for (id, task) in &inner.tasks {
+            if let Ok(store) = task.store::<T>(name) {
+                out.push(f(*id, &mut store.borrow_mut()));
+            }
+        }
+        out
+    }
+
+    /// Ids of the tasks created so far.
+    pub fn task_ids(&self) -> Vec<TaskId> {
+        self.inner.borrow().tasks.keys().copied().collect()
+    }
+
+    /// Flushes and closes every task.
+    pub fn close(self) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.commit()?;
+        let tasks = std::mem::take(&mut inner.tasks);
+        for (_, task) in tasks {
+            task.close()?;
+        }
+        Ok(())
+    }
+}
+
+/// A typed input topic of a [`TopologyTestDriver`].
+pub struct TestInputTopic<K, V> {
+    driver: TopologyTestDriver,
+    topic: String,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+}
+
+impl<K: 'static, V: 'static> TestInputTopic<K, V> {
+    /// Pipes a record with this key, value and timestamp (ms).
+    pub fn pipe(&self, key: K, value: V, timestamp: i64) -> Result<()> {
+        self.pipe_record(Record::new(key, value, timestamp), None)
+    }
+
+    /// Pipes a record into a given partition.
+    pub fn pipe_record(&self, record: Record<K, V>, partition: Option<i32>) -> Result<()> {
+        let ser = |e: kstreams_core::SerdeError| StreamsError::Serialize {
+            topic: self.topic.clone(),
+            detail: e.to_string(),
+        };
+        let key = self.key_serde.serialize_nullable(&record.key).map_err(ser)?;
+        let value = self.value_serde.serialize_nullable(&record.value).map_err(ser)?;
+        self.driver.pipe_raw(&self.topic, partition, key, value, record.timestamp, record.headers)
+    }
+
+    /// Pipes several `(key, value, timestamp)` records in order.
+    pub fn pipe_all(&self, records: impl IntoIterator<Item = (K, V, i64)>) -> Result<()> {
+        for (k, v, ts) in records {
+            self.pipe(k, v, ts)?;
+        }
+        Ok(())
+    }
+}
+
+/// A typed output topic of a [`TopologyTestDriver`].
+pub struct TestOutputTopic<K, V> {
+    driver: TopologyTestDriver,
+    topic: String,
+    key_serde: Arc<dyn Serde<K>>,
+    value_serde: Arc<dyn Serde<V>>,
+}
+
+impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
+    /// Reads (and consumes) every record written so far, in order.
+    pub fn read_records(&self) -> Result<Vec<Record<K, V>>> {
+        self.driver
+            .read_raw(&self.topic)
+            .into_iter()
+            .map(|r| {
+                let de = |e: kstreams_core::SerdeError| StreamsError::Deserialize {
+                    topic: self.topic.clone(),
+                    partition: r.partition.unwrap_or(-1),
+                    offset: -1,
+                    detail: e.to_string(),
+                };
+                Ok(Record {
+                    key: self.key_serde.deserialize_nullable(r.key.as_deref()).map_err(de)?,
+                    value: self.value_serde.deserialize_nullable(r.value.as_deref()).map_err(de)?,
+                    timestamp: r.timestamp,
+                    headers: r.headers.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Reads every record as `(key, value)` pairs.
+    pub fn read_key_values(&self) -> Result<Vec<(K, V)>> {
+        Ok(self.read_records()?.into_iter().map(|r| (r.key, r.value)).collect())
+    }
+}

@@ -1,0 +1,22 @@
+//! # kstreams
+//!
+//! Stream processing over Kafka topics, in Rust: typed streams and tables, windows with grace
+//! and suppression, aggregations and joins, state in RocksDB with changelog topics, run as a
+//! scalable consumer group — what Kafka Streams is to the JVM.
+//!
+//! This facade re-exports the workspace crates:
+//! [`core`] (records, serdes, the Processor API, topologies and tasks), [`state`] (stores),
+//! [`dsl`] (the typed DSL) and [`runtime`] (running on Kafka). Most programs only need the
+//! [`prelude`].
+#![deny(missing_docs)]
+
+pub use kstreams_core as core;
+pub use kstreams_dsl as dsl;
+pub use kstreams_runtime as runtime;
+pub use kstreams_state as state;
+
+/// Everything a topology function and its `main` usually need.
+pub mod prelude {
+    pub use kstreams_core::record::Headers;
+    pub use kstreams_dsl::prelude::*;
+}
