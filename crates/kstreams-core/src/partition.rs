@@ -81,10 +81,12 @@ pub fn group_partitions(
             })?;
             match count {
                 None => count = Some((n, topic)),
-                Some((m, other)) if m != n => return Err(StreamsError::Topology(format!(
+                Some((m, other)) if m != n => {
+                    return Err(StreamsError::Topology(format!(
                     "topics `{other}` ({m} partitions) and `{topic}` ({n} partitions) are joined or merged \
                          in sub-topology {sub} and must be co-partitioned (same partition count)"
-                ))),
+                )))
+                }
                 Some(_) => {}
             }
         }

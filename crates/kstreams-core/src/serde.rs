@@ -122,6 +122,10 @@ be_serde!(
     I32Serde, i32, 4
 );
 be_serde!(
+    /// 32-bit unsigned integers, big-endian.
+    U32Serde, u32, 4
+);
+be_serde!(
     /// 64-bit signed integers, big-endian (Kafka's `LongSerde`).
     I64Serde, i64, 8
 );

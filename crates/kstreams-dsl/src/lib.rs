@@ -39,7 +39,7 @@ pub mod prelude {
     pub use crate::table::{Change, KTable, Suppressed};
     pub use kstreams_core::serde::{
         BincodeSerde, BytesSerde, F64Serde, I32Serde, I64Serde, JsonSerde, OptionSerde, Serde, StringSerde,
-        U64Serde, UnitSerde,
+        U32Serde, U64Serde, UnitSerde,
     };
     pub use kstreams_core::window::{
         HoppingWindows, JoinWindows, SessionWindows, SlidingWindows, TimeWindows, TumblingWindows, Window,
