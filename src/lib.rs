@@ -20,3 +20,8 @@ pub mod prelude {
     pub use kstreams_core::record::Headers;
     pub use kstreams_dsl::prelude::*;
 }
+
+/// The README's code blocks, compiled and run as doc tests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
