@@ -81,6 +81,38 @@ fn rocks_db(ctx: &mut StoreContext<'_>) -> Result<Arc<RocksDbTaskDb>> {
     })
 }
 
+/// Implements [`StateStore`] for a typed store over a byte store stack: flushing forwards the
+/// captured changelog records to the task; restoring writes through the stack, flushes it, and
+/// drops what the logging layer captured (restored records are already in the changelog).
+macro_rules! typed_state_store {
+    ($store:ident, $restore:path $(, $extra:item)?) => {
+        impl<K: 'static, V: 'static> StateStore for $store<K, V> {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn flush(&mut self) -> Result<()> {
+                self.inner.flush().map_err(store_err(&self.name, "flush"))?;
+                if let Some(l) = &self.logging {
+                    l.forward();
+                }
+                Ok(())
+            }
+            fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+                $restore(self.inner.as_mut(), records).map_err(store_err(&self.name, "restore"))?;
+                self.inner.flush().map_err(store_err(&self.name, "restore"))?;
+                if let Some(l) = &self.logging {
+                    l.discard();
+                }
+                Ok(())
+            }
+            fn close(&mut self) -> Result<()> {
+                self.inner.close().map_err(store_err(&self.name, "close"))
+            }
+            $($extra)?
+        }
+    };
+}
+
 /// A typed key-value store.
 pub struct KeyValueStore<K, V> {
     name: String,
@@ -153,32 +185,13 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     }
 }
 
-impl<K: 'static, V: 'static> StateStore for KeyValueStore<K, V> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush().map_err(store_err(&self.name, "flush"))?;
-        if let Some(l) = &self.logging {
-            l.forward();
-        }
-        Ok(())
-    }
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-        restore_kv(self.inner.as_mut(), records).map_err(store_err(&self.name, "restore"))?;
-        self.inner.flush().map_err(store_err(&self.name, "restore"))?;
-        if let Some(l) = &self.logging {
-            l.discard();
-        }
-        Ok(())
-    }
-    fn close(&mut self) -> Result<()> {
-        self.inner.close().map_err(store_err(&self.name, "close"))
-    }
+typed_state_store!(
+    KeyValueStore,
+    restore_kv,
     fn approximate_entries(&self) -> u64 {
         self.inner.approximate_num_entries().unwrap_or(0)
     }
-}
+);
 
 /// Builds a [`KeyValueStore`] per task.
 pub struct KvStoreBuilder<K, V> {
@@ -315,29 +328,7 @@ impl<K: 'static, V: 'static> WindowStore<K, V> {
     }
 }
 
-impl<K: 'static, V: 'static> StateStore for WindowStore<K, V> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush().map_err(store_err(&self.name, "flush"))?;
-        if let Some(l) = &self.logging {
-            l.forward();
-        }
-        Ok(())
-    }
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-        restore_window(self.inner.as_mut(), records).map_err(store_err(&self.name, "restore"))?;
-        self.inner.flush().map_err(store_err(&self.name, "restore"))?;
-        if let Some(l) = &self.logging {
-            l.discard();
-        }
-        Ok(())
-    }
-    fn close(&mut self) -> Result<()> {
-        self.inner.close().map_err(store_err(&self.name, "close"))
-    }
-}
+typed_state_store!(WindowStore, restore_window);
 
 /// Builds a [`WindowStore`] per task.
 pub struct WindowStoreBuilder<K, V> {
@@ -483,28 +474,7 @@ impl<K: 'static, V: 'static> SessionStore<K, V> {
     }
 }
 
-impl<K: 'static, V: 'static> StateStore for SessionStore<K, V> {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush().map_err(store_err(&self.name, "flush"))?;
-        if let Some(l) = &self.logging {
-            l.forward();
-        }
-        Ok(())
-    }
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
-        restore_session(self.inner.as_mut(), records).map_err(store_err(&self.name, "restore"))?;
-        if let Some(l) = &self.logging {
-            l.discard();
-        }
-        Ok(())
-    }
-    fn close(&mut self) -> Result<()> {
-        self.inner.close().map_err(store_err(&self.name, "close"))
-    }
-}
+typed_state_store!(SessionStore, restore_session);
 
 /// Builds a [`SessionStore`] per task.
 pub struct SessionStoreBuilder<K, V> {
