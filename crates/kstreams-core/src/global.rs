@@ -286,7 +286,11 @@ pub struct GlobalKeyValueView<K, V> {
 
 impl<K, V> Clone for GlobalKeyValueView<K, V> {
     fn clone(&self) -> Self {
-        Self { store: self.store.clone(), key_serde: self.key_serde.clone(), value_serde: self.value_serde.clone() }
+        Self {
+            store: self.store.clone(),
+            key_serde: self.key_serde.clone(),
+            value_serde: self.value_serde.clone(),
+        }
     }
 }
 
@@ -306,9 +310,9 @@ impl<K: 'static, V: 'static> GlobalKeyValueView<K, V> {
         let name = self.store.name();
         let k = self.key_serde.serialize(key).map_err(|e| StreamsError::store(name, "get", e))?;
         match self.store.get(&k)? {
-            Some(bytes) => {
-                Ok(Some(self.value_serde.deserialize(&bytes).map_err(|e| StreamsError::store(name, "get", e))?))
-            }
+            Some(bytes) => Ok(Some(
+                self.value_serde.deserialize(&bytes).map_err(|e| StreamsError::store(name, "get", e))?,
+            )),
             None => Ok(None),
         }
     }
@@ -326,5 +330,76 @@ impl<K: 'static, V: 'static> GlobalKeyValueView<K, V> {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Map(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl GlobalStateStore for Map {
+        fn name(&self) -> &str {
+            "g"
+        }
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn all(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+            Ok(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        }
+        fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+            match value {
+                Some(v) => self.0.insert(key.to_vec(), v.to_vec()),
+                None => self.0.remove(key),
+            };
+            Ok(())
+        }
+    }
+
+    struct MapBuilder;
+
+    impl GlobalStoreBuilder for MapBuilder {
+        fn name(&self) -> &str {
+            "g"
+        }
+        fn kind(&self) -> String {
+            "map".into()
+        }
+        fn build(&self, _ctx: GlobalStoreContext<'_>) -> Result<Box<dyn GlobalStateStore>> {
+            Ok(Box::new(Map(BTreeMap::new())))
+        }
+    }
+
+    fn stores() -> (GlobalStores, std::path::PathBuf) {
+        let mut t = Topology::new();
+        t.add_global_store("src", "topic", "proc", Arc::new(MapBuilder)).expect("registers");
+        let dir = std::env::temp_dir().join(format!("kstreams-global-{}", std::process::id()));
+        (GlobalStores::build(&t, "app", &dir).expect("builds"), dir)
+    }
+
+    #[test]
+    fn apply_updates_deletes_and_skips_null_keys() {
+        let (g, dir) = stores();
+        assert_eq!(g.topics(), vec!["topic".to_string()]);
+        assert!(g.apply("topic", Some(b"k"), Some(b"v")).expect("applies"));
+        assert!(g.apply("topic", None, Some(b"ignored")).expect("applies"));
+        assert!(!g.apply("other", Some(b"k"), Some(b"x")).expect("not global"));
+        let store = g.get("g").expect("store g");
+        assert_eq!(store.all().expect("all"), vec![(b"k".to_vec(), b"v".to_vec())]);
+        g.apply("topic", Some(b"k"), None).expect("tombstone");
+        assert_eq!(store.get(b"k").expect("get"), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn global_stores_make_no_tasks_and_are_described_apart() {
+        let mut t = Topology::new();
+        t.add_global_store("src", "topic", "proc", Arc::new(MapBuilder)).expect("registers");
+        assert!(t.subtopologies().is_empty());
+        let text = t.describe().to_string();
+        assert!(text.contains("Sub-topology: 0 for global store (will not generate tasks)"), "{text}");
+        assert!(t.add_global_store("src2", "topic", "proc2", Arc::new(MapBuilder)).is_err(), "same store");
     }
 }

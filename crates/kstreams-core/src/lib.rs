@@ -5,6 +5,7 @@
 
 pub mod collector;
 pub mod error;
+pub mod global;
 pub mod metrics;
 pub mod partition;
 pub mod processor;
@@ -17,6 +18,7 @@ pub mod topology;
 pub mod window;
 
 pub use error::{Result, SerdeError, StreamsError};
+pub use global::{GlobalStore, GlobalStores};
 pub use processor::{Processor, ProcessorContext, PunctuationType};
 pub use record::{Headers, OutputRecord, RawRecord, Record};
 pub use task::{DeserializationHandler, StreamTask, TaskConfig, TaskId, TaskState};

@@ -170,6 +170,13 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.store::<T>(name)
     }
 
+    /// A handle to a global store: every instance holds the whole of its topic, and tasks
+    /// only read it (updates come from the global topic). Reachable from every processor,
+    /// without connecting it.
+    pub fn global_store(&self, name: &str) -> Result<crate::global::GlobalStore> {
+        self.task.global_store(name)
+    }
+
     /// Schedules [`Processor::punctuate`] every `interval`, on stream time or wall-clock time.
     pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> Result<()> {
         let ms = millis(interval);

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::collector::{ChangelogWriter, RecordCollector, SharedCollector};
 use crate::error::{Result, SerdeError, StreamsError};
+use crate::global::{GlobalStore, GlobalStores};
 use crate::metrics::TaskMetrics;
 use crate::processor::{BuildContext, ErasedInput, NodeLifecycle, NodeMeta, PunctuationType, RawInput};
 use crate::record::{Origin, OutputRecord, RawRecord};
@@ -88,6 +89,9 @@ pub struct TaskConfig {
     pub state_dir: PathBuf,
     /// What to do with records that fail deserialization.
     pub deserialization: DeserializationHandler,
+    /// The instance's global stores, readable by every task (empty when the topology has
+    /// none). Built once per instance with [`GlobalStores::build`].
+    pub global_stores: GlobalStores,
 }
 
 impl TaskConfig {
@@ -160,6 +164,7 @@ pub struct TaskShared {
     schedules: Vec<Schedule>,
     deserialization: DeserializationHandler,
     task_name: Rc<str>,
+    globals: GlobalStores,
 }
 
 impl TaskShared {
@@ -222,6 +227,17 @@ impl TaskShared {
         })?;
         built.typed::<T>().ok_or_else(|| {
             StreamsError::Topology(format!("store `{name}` is not a {}", std::any::type_name::<T>()))
+        })
+    }
+
+    /// A handle to a global store of the instance (read-only for tasks).
+    pub fn global_store(&self, name: &str) -> Result<GlobalStore> {
+        self.globals.get(name).cloned().ok_or_else(|| {
+            StreamsError::Topology(format!(
+                "global store `{name}` is not available to task {}: it is not registered on the topology, \
+                 or the global stores were not built (TaskConfig::global_stores)",
+                self.task_id
+            ))
         })
     }
 
@@ -412,6 +428,7 @@ impl StreamTask {
             schedules: Vec::new(),
             deserialization: config.deserialization.clone(),
             task_name: Rc::from(id.to_string().as_str()),
+            globals: config.global_stores.clone(),
         };
         let mut task = Self {
             shared,

@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Result, StreamsError};
+use crate::global::{GlobalStoreBuilder, GlobalStoreDef};
 use crate::processor::{NodeFactory, Processor, ProcessorFactory};
 use crate::serde::Serde;
 use crate::source_sink::{SinkFactory, SourceFactory, TimestampFn};
@@ -109,6 +110,7 @@ pub struct Topology {
     nodes: Vec<NodeDef>,
     stores: BTreeMap<String, Arc<dyn StoreBuilder>>,
     repartitions: Vec<RepartitionTopic>,
+    globals: Vec<GlobalStoreDef>,
 }
 
 impl fmt::Debug for Topology {
@@ -176,7 +178,8 @@ impl Topology {
         if topics.is_empty() {
             return Err(StreamsError::Topology("a source needs at least one topic".into()));
         }
-        let taken: BTreeSet<TopicRef> = self.source_topics().into_iter().collect();
+        let mut taken: BTreeSet<TopicRef> = self.source_topics().into_iter().collect();
+        taken.extend(self.global_topics().into_iter().map(TopicRef::External));
         if let Some(t) = topics.iter().find(|t| taken.contains(t)) {
             return Err(StreamsError::Topology(format!("topic `{t}` is already read by another source")));
         }
@@ -241,6 +244,47 @@ impl Topology {
             def.stores.push(store.to_string());
         }
         Ok(())
+    }
+
+    /// Registers a global store fed by `topic`: every instance reads all partitions of the
+    /// topic into its own copy of the store (see [`crate::global`]). `source_name` and
+    /// `processor_name` name the nodes shown by [`Topology::describe`]; they are not part of
+    /// any sub-topology and generate no tasks. The topic may not be read by any other source.
+    pub fn add_global_store(
+        &mut self,
+        source_name: impl Into<String>,
+        topic: impl Into<String>,
+        processor_name: impl Into<String>,
+        builder: Arc<dyn GlobalStoreBuilder>,
+    ) -> Result<()> {
+        let (source_name, topic, processor_name) = (source_name.into(), topic.into(), processor_name.into());
+        let name = builder.name().to_string();
+        if self.stores.contains_key(&name) || self.globals.iter().any(|g| g.builder.name() == name) {
+            return Err(StreamsError::Topology(format!("duplicate store name `{name}`")));
+        }
+        let external = TopicRef::External(topic.clone());
+        if self.source_topics().contains(&external) || self.global_topics().contains(&topic) {
+            return Err(StreamsError::Topology(format!("topic `{topic}` is already read by another source")));
+        }
+        for node in [&source_name, &processor_name] {
+            if self.nodes.iter().any(|n| &n.name == node)
+                || self.globals.iter().any(|g| &g.source_name == node || &g.processor_name == node)
+            {
+                return Err(StreamsError::Topology(format!("duplicate node name `{node}`")));
+            }
+        }
+        self.globals.push(GlobalStoreDef { source_name, processor_name, topic, builder });
+        Ok(())
+    }
+
+    /// The registered global stores, in the order they were added.
+    pub fn global_stores(&self) -> &[GlobalStoreDef] {
+        &self.globals
+    }
+
+    /// The topics feeding global stores.
+    pub fn global_topics(&self) -> Vec<String> {
+        self.globals.iter().map(|g| g.topic.clone()).collect()
     }
 
     /// Declares an internal repartition topic (its sink and source are added separately).
@@ -482,6 +526,14 @@ impl fmt::Display for TopologyDescription<'_> {
                     writeln!(f, "      <-- {}", join(node.parents.iter().map(|p| t.nodes[*p].name.clone())))?;
                 }
             }
+        }
+        let first = self.subtopologies.len();
+        for (i, g) in t.globals.iter().enumerate() {
+            writeln!(f, "   Sub-topology: {} for global store (will not generate tasks)", first + i)?;
+            writeln!(f, "    Source: {} (topics: [{}])", g.source_name, g.topic)?;
+            writeln!(f, "      --> {}", g.processor_name)?;
+            writeln!(f, "    Processor: {} (stores: [{}])", g.processor_name, g.builder.name())?;
+            writeln!(f, "      <-- {}", g.source_name)?;
         }
         Ok(())
     }

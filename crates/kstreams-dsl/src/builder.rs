@@ -89,7 +89,7 @@ impl Graph {
 /// assert!(topology.describe().to_string().contains("KSTREAM-FILTER"));
 /// ```
 pub struct StreamsBuilder {
-    graph: Graph,
+    pub(crate) graph: Graph,
 }
 
 impl Default for StreamsBuilder {

@@ -7,6 +7,7 @@
 
 pub mod aggregator;
 pub mod builder;
+pub mod global;
 pub mod grouped;
 mod join;
 pub mod options;
@@ -21,6 +22,7 @@ pub use aggregator::{
     Aggregator, Count, FnAggregator, Max, Mean, MeanAcc, Min, Reducer, Stats, StatsOf, Sum,
 };
 pub use builder::StreamsBuilder;
+pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, TimeWindowedKStream, WindowSpec};
 pub use options::{Consumed, Grouped, Joined, Materialized, Produced, Repartitioned, StoreType};
 pub use session::SessionWindowedKStream;
@@ -34,6 +36,7 @@ pub mod prelude {
         Aggregator, Count, FnAggregator, Max, Mean, Min, Reducer, Stats, StatsOf, Sum,
     };
     pub use crate::builder::StreamsBuilder;
+    pub use crate::global::GlobalKTable;
     pub use crate::options::{Consumed, Grouped, Joined, Materialized, Produced, Repartitioned, StoreType};
     pub use crate::stream::KStream;
     pub use crate::table::{Change, KTable, Suppressed};

@@ -121,6 +121,18 @@ pub enum RuntimeError {
         /// Why.
         detail: String,
     },
+    /// Reading a global topic into the global stores failed (bootstrap or update).
+    #[error("global store {operation} from `{topic}` (partition {partition}) failed: {detail}")]
+    GlobalStore {
+        /// `bootstrap` or `update`.
+        operation: &'static str,
+        /// The global topic.
+        topic: String,
+        /// The partition, or -1 when the failure concerns all of them.
+        partition: i32,
+        /// Why.
+        detail: String,
+    },
     /// Reading or writing a task's checkpoint file failed.
     #[error("checkpoint file `{path}`: {detail}")]
     Checkpoint {

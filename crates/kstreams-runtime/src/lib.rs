@@ -15,6 +15,7 @@ pub mod checkpoint;
 mod commit;
 pub mod config;
 pub mod error;
+mod global;
 mod producer;
 mod rebalance;
 mod restore;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use kstreams_core::Topology;
+use kstreams_core::{GlobalStores, Topology};
 
 use crate::assignment::TaskLayout;
 use crate::config::StreamsConfig;
@@ -41,6 +41,8 @@ pub struct KafkaStreams {
     shutdown: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     layout: Option<Arc<TaskLayout>>,
+    global_stores: GlobalStores,
+    global_thread: Option<JoinHandle<()>>,
 }
 
 impl KafkaStreams {
@@ -53,6 +55,8 @@ impl KafkaStreams {
             shutdown: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
             layout: None,
+            global_stores: GlobalStores::default(),
+            global_thread: None,
         }
     }
 
@@ -87,6 +91,13 @@ impl KafkaStreams {
         self.layout.as_deref()
     }
 
+    /// A global store of this instance, once started: it holds the whole of its topic and
+    /// follows it while the instance runs. Read it typed with
+    /// [`kstreams_core::global::GlobalKeyValueView`].
+    pub fn global_store(&self, name: &str) -> Option<kstreams_core::GlobalStore> {
+        self.global_stores.get(name).cloned()
+    }
+
     /// Creates the internal topics with the Kafka AdminClient, then starts the stream threads.
     pub fn start(&mut self) -> Result<()> {
         let creator = AdminTopicCreator::new(&self.config);
@@ -110,6 +121,16 @@ impl KafkaStreams {
         let counts = ensure_internal_topics(&self.topology, &self.config, creator)?;
         let app = self.config.application_id();
         let layout = Arc::new(TaskLayout::new(&self.topology, app, &counts)?);
+        // Global stores are filled before any stream thread runs (see `crate::global`).
+        let global_stores = GlobalStores::build(&self.topology, app, self.config.state_dir())?;
+        self.global_thread = crate::global::start(
+            &global_stores,
+            &self.config,
+            &counts,
+            self.state.clone(),
+            self.shutdown.clone(),
+        )?;
+        self.global_stores = global_stores.clone();
         tracing::info!(application_id = app, tasks = layout.tasks().count(), threads = self.config.num_stream_threads(),
             guarantee = %self.config.processing_guarantee(), "starting");
         self.layout = Some(layout.clone());
@@ -122,6 +143,7 @@ impl KafkaStreams {
             layout,
             state: self.state.clone(),
             shutdown: self.shutdown.clone(),
+            global_stores,
         };
         for i in 0..n {
             match spawn(i, shared.clone()) {
@@ -174,13 +196,22 @@ impl KafkaStreams {
             }
         }
         debug_assert!(self.state.all_threads_dead());
+        if let Some(handle) = self.global_thread.take() {
+            if handle.join().is_err() {
+                tracing::error!("the global thread panicked");
+            }
+            self.global_stores.close()?;
+        }
         Ok(())
     }
 }
 
 impl Drop for KafkaStreams {
     fn drop(&mut self) {
-        if self.state.state().is_running_or_rebalancing() || !self.threads.is_empty() {
+        if self.state.state().is_running_or_rebalancing()
+            || !self.threads.is_empty()
+            || self.global_thread.is_some()
+        {
             if let Err(e) = self.close_timeout(DROP_CLOSE_TIMEOUT) {
                 tracing::warn!(error = %e, "closing on drop");
             }

@@ -38,6 +38,8 @@ pub(crate) struct ThreadShared {
     pub(crate) layout: Arc<TaskLayout>,
     pub(crate) state: Arc<StateHolder>,
     pub(crate) shutdown: Arc<AtomicBool>,
+    /// The instance's global stores, read by every task.
+    pub(crate) global_stores: kstreams_core::GlobalStores,
 }
 
 /// Starts stream thread number `index` (0-based).
@@ -99,6 +101,7 @@ impl StreamThread {
             application_id: config.application_id().to_string(),
             state_dir: config.state_dir().to_path_buf(),
             deserialization: config.deserialization_handler().clone(),
+            global_stores: shared.global_stores.clone(),
         };
         Ok(Self {
             index,

@@ -6,6 +6,10 @@
 //! topic the topology reads) or kept for [`TestOutputTopic`]s to read. Stores are flushed (a
 //! "commit") after every piped record unless [`DriverConfig::commit_every`] says otherwise, and
 //! wall-clock time only moves when the test says so.
+//!
+//! Global stores are built once, like an instance does; a record piped (or written) to a
+//! global topic updates them at once, before any later record is processed, whatever its
+//! partition, and produces nothing else.
 #![deny(missing_docs)]
 
 use std::cell::RefCell;
@@ -13,6 +17,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use kstreams_core::global::{GlobalStore, GlobalStores};
 use kstreams_core::metrics::TaskMetrics;
 use kstreams_core::partition::default_partition;
 use kstreams_core::record::{Headers, OutputRecord, RawRecord, Record};
@@ -79,6 +84,9 @@ impl Inner {
     fn deliver(&mut self, rec: OutputRecord) -> Result<()> {
         let mut queue = VecDeque::from([rec]);
         while let Some(rec) = queue.pop_front() {
+            if self.task_config.global_stores.apply(&rec.topic, rec.key.as_deref(), rec.value.as_deref())? {
+                continue;
+            }
             let Some(&sub) = self.topic_to_sub.get(&rec.topic) else {
                 self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
                 continue;
@@ -178,6 +186,7 @@ impl TopologyTestDriver {
             application_id: config.application_id.clone(),
             state_dir: dir.path().to_path_buf(),
             deserialization: config.deserialization.clone(),
+            global_stores: GlobalStores::build(&topology, &config.application_id, dir.path())?,
         };
         Ok(Self {
             inner: Rc::new(RefCell::new(Inner {
@@ -298,6 +307,13 @@ impl TopologyTestDriver {
         out
     }
 
+    /// Runs `f` on the global store named `name`, if the topology has one. Read it typed
+    /// with [`kstreams_core::global::GlobalKeyValueView`].
+    pub fn with_global_store<R>(&self, name: &str, f: impl FnOnce(&GlobalStore) -> R) -> Option<R> {
+        let inner = self.inner.borrow();
+        inner.task_config.global_stores.get(name).map(f)
+    }
+
     /// Ids of the tasks created so far.
     pub fn task_ids(&self) -> Vec<TaskId> {
         self.inner.borrow().tasks.keys().copied().collect()
@@ -311,7 +327,7 @@ impl TopologyTestDriver {
         for (_, task) in tasks {
             task.close()?;
         }
-        Ok(())
+        inner.task_config.global_stores.close()
     }
 }
 
