@@ -66,8 +66,8 @@ impl FromIterator<Header> for Headers {
 /// Where a record was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    /// Source topic.
-    pub topic: String,
+    /// Source topic (shared, so setting the origin of each record allocates nothing).
+    pub topic: std::rc::Rc<str>,
     /// Source partition.
     pub partition: i32,
     /// Offset in the source partition.

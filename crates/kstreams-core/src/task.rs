@@ -92,6 +92,8 @@ pub struct TaskConfig {
     /// The instance's global stores, readable by every task (empty when the topology has
     /// none). Built once per instance with [`GlobalStores::build`].
     pub global_stores: GlobalStores,
+    /// Memory settings handed to the store builders (defaults: each store's own).
+    pub store_settings: crate::store_settings::StoreSettings,
 }
 
 impl TaskConfig {
@@ -329,7 +331,7 @@ impl TaskShared {
 /// One running instance of a sub-topology.
 pub struct StreamTask {
     shared: TaskShared,
-    sources: HashMap<String, Rc<RefCell<dyn RawInput>>>,
+    sources: HashMap<String, (Rc<str>, Rc<RefCell<dyn RawInput>>)>,
     lifecycles: HashMap<usize, Rc<RefCell<dyn NodeLifecycle>>>,
     state: TaskState,
     resources: TaskResources,
@@ -375,6 +377,7 @@ impl StreamTask {
                     changelog_headers.clone(),
                 ),
                 resources: &mut resources,
+                settings: &config.store_settings,
             };
             stores.insert(name.clone(), builder.build(ctx)?);
         }
@@ -407,7 +410,8 @@ impl StreamTask {
             if let Some(raw) = built.raw {
                 if let crate::topology::NodeKind::Source { topics } = &def.kind {
                     for t in topics {
-                        sources.insert(t.resolve(&config.application_id), raw.clone());
+                        let name = t.resolve(&config.application_id);
+                        sources.insert(name.clone(), (Rc::from(name.as_str()), raw.clone()));
                     }
                 }
             }
@@ -486,15 +490,12 @@ impl StreamTask {
 
     /// Processes one record read from `raw.topic`.
     pub fn process(&mut self, raw: &RawRecord) -> Result<()> {
-        let source = self
-            .sources
-            .get(raw.topic.as_str())
-            .ok_or_else(|| {
-                StreamsError::Topology(format!("task {} does not read topic `{}`", self.id(), raw.topic))
-            })?
-            .clone();
+        let (topic, source) = self.sources.get(raw.topic.as_str()).ok_or_else(|| {
+            StreamsError::Topology(format!("task {} does not read topic `{}`", self.id(), raw.topic))
+        })?;
+        let source = source.clone();
         self.shared.origin =
-            Some(Origin { topic: raw.topic.clone(), partition: raw.partition, offset: raw.offset });
+            Some(Origin { topic: topic.clone(), partition: raw.partition, offset: raw.offset });
         self.shared.metrics.records_processed += 1;
         source.borrow_mut().process_raw(raw, &mut self.shared)?;
         self.shared.origin = None;

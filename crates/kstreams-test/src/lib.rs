@@ -59,7 +59,7 @@ struct Inner {
     tasks: BTreeMap<TaskId, StreamTask>,
     topic_to_sub: HashMap<String, u32>,
     outputs: HashMap<String, VecDeque<OutputRecord>>,
-    offsets: HashMap<(String, i32), i64>,
+    offsets: HashMap<String, Vec<i64>>,
     round_robin: HashMap<String, i32>,
     since_commit: usize,
     wall_clock: i64,
@@ -101,13 +101,9 @@ impl Inner {
                     *rr
                 }
             };
-            let offset = {
-                let o = self.offsets.entry((rec.topic.clone(), partition)).or_insert(0);
-                *o += 1;
-                *o - 1
-            };
+            let offset = self.next_offset(&rec.topic, partition);
             let raw = RawRecord {
-                topic: rec.topic.clone(),
+                topic: rec.topic,
                 partition,
                 offset,
                 timestamp: rec.timestamp,
@@ -120,6 +116,20 @@ impl Inner {
             queue.extend(task.drain_output());
         }
         Ok(())
+    }
+
+    /// The offset the next record of `topic`-`partition` gets.
+    fn next_offset(&mut self, topic: &str, partition: i32) -> i64 {
+        let idx = usize::try_from(partition).unwrap_or(0);
+        if !self.offsets.contains_key(topic) {
+            self.offsets.insert(topic.to_string(), Vec::new());
+        }
+        let Some(offsets) = self.offsets.get_mut(topic) else { return 0 };
+        if offsets.len() <= idx {
+            offsets.resize(idx + 1, 0);
+        }
+        offsets[idx] += 1;
+        offsets[idx] - 1
     }
 
     fn after_input(&mut self) -> Result<()> {
@@ -187,6 +197,7 @@ impl TopologyTestDriver {
             state_dir: dir.path().to_path_buf(),
             deserialization: config.deserialization.clone(),
             global_stores: GlobalStores::build(&topology, &config.application_id, dir.path())?,
+            store_settings: Default::default(),
         };
         Ok(Self {
             inner: Rc::new(RefCell::new(Inner {
