@@ -328,10 +328,13 @@ impl TaskShared {
     }
 }
 
+/// A source topic's shared name and the source node reading it.
+type SourceEntry = (Rc<str>, Rc<RefCell<dyn RawInput>>);
+
 /// One running instance of a sub-topology.
 pub struct StreamTask {
     shared: TaskShared,
-    sources: HashMap<String, (Rc<str>, Rc<RefCell<dyn RawInput>>)>,
+    sources: HashMap<String, SourceEntry>,
     lifecycles: HashMap<usize, Rc<RefCell<dyn NodeLifecycle>>>,
     state: TaskState,
     resources: TaskResources,

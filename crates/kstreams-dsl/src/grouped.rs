@@ -183,15 +183,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             &[input.node],
             move || TimeWindowAggregate { agg: agg.clone(), windows, store_name: sn.clone(), store: None },
         );
-        graph.store(Arc::new(store), &[node]);
-        let windowed_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(WindowedSerde(key_serde));
-        KTable::new(
-            graph,
-            node,
-            Some(windowed_serde),
-            None,
-            TableMeta { store: None, window_grace: Some(self.windows.grace_ms) },
-        )
+        crate::grouped::windowed_table(graph, node, Arc::new(store), key_serde, self.windows.grace_ms)
     }
 
     /// Counts each key's records per window.
@@ -214,4 +206,24 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         t.value_serde = self.grouped.value_serde.clone();
         t
     }
+}
+
+/// Registers the store of a windowed aggregation on its processor and returns the resulting
+/// table of windowed keys, which closes `window_grace` ms after a window's end.
+pub(crate) fn windowed_table<K: Clone + 'static, O: Clone + 'static>(
+    graph: crate::builder::Graph,
+    node: kstreams_core::topology::NodeId,
+    store: Arc<dyn kstreams_core::store::StoreBuilder>,
+    key_serde: Arc<dyn Serde<K>>,
+    window_grace: i64,
+) -> KTable<Windowed<K>, O> {
+    graph.store(store, &[node]);
+    let windowed_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(WindowedSerde(key_serde));
+    KTable::new(
+        graph,
+        node,
+        Some(windowed_serde),
+        None,
+        TableMeta { store: None, window_grace: Some(window_grace) },
+    )
 }

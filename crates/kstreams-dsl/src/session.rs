@@ -31,8 +31,8 @@
 
 use std::sync::Arc;
 
-use kstreams_core::serde::{BincodeSerde, Serde, U64Serde};
-use kstreams_core::window::{millis, SessionWindows, Windowed, WindowedSerde};
+use kstreams_core::serde::{BincodeSerde, U64Serde};
+use kstreams_core::window::{millis, SessionWindows, Windowed};
 
 use crate::aggregator::{Aggregator, Count, Reducer};
 use crate::grouped::{KGroupedStream, WindowSpec};
@@ -100,15 +100,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
             &[input.node],
             move || SessionWindowAggregate { agg: agg.clone(), windows, store_name: sn.clone(), store: None },
         );
-        graph.store(Arc::new(store), &[node]);
-        let windowed_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(WindowedSerde(key_serde));
-        KTable::new(
-            graph,
-            node,
-            Some(windowed_serde),
-            None,
-            TableMeta { store: None, window_grace: Some(closes_after) },
-        )
+        crate::grouped::windowed_table(graph, node, Arc::new(store), key_serde, closes_after)
     }
 
     /// Counts each key's records per session.

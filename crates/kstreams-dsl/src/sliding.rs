@@ -27,8 +27,8 @@
 
 use std::sync::Arc;
 
-use kstreams_core::serde::{BincodeSerde, Serde, U64Serde};
-use kstreams_core::window::{millis, SlidingWindows, Windowed, WindowedSerde};
+use kstreams_core::serde::{BincodeSerde, U64Serde};
+use kstreams_core::window::{millis, SlidingWindows, Windowed};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregator::{Aggregator, Count, Reducer};
@@ -108,15 +108,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
             &[input.node],
             move || SlidingWindowAggregate { agg: agg.clone(), windows, store_name: sn.clone(), store: None },
         );
-        graph.store(Arc::new(store), &[node]);
-        let windowed_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(WindowedSerde(key_serde));
-        KTable::new(
-            graph,
-            node,
-            Some(windowed_serde),
-            None,
-            TableMeta { store: None, window_grace: Some(grace) },
-        )
+        crate::grouped::windowed_table(graph, node, Arc::new(store), key_serde, grace)
     }
 
     /// Counts each key's records per sliding window.

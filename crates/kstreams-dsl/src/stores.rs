@@ -10,7 +10,7 @@ use std::sync::Arc;
 use kstreams_core::collector::ChangelogWriter;
 use kstreams_core::serde::{BincodeSerde, Serde};
 use kstreams_core::store::{BuiltStore, StateStore, StoreBuilder, StoreContext};
-use kstreams_core::{Result, StreamsError};
+use kstreams_core::{Result, StoreSettings, StreamsError};
 use kstreams_state::{
     restore_kv, restore_session, restore_window, CachingKeyValueStore, CachingWindowStore,
     ChangeLoggingKeyValueStore, ChangeLoggingSessionStore, ChangeLoggingWindowStore, CollectingSink,
@@ -72,10 +72,32 @@ impl Logging {
     }
 }
 
+/// The RocksDB settings of a task's database: [`RocksConfig::default`] overridden by
+/// `rocksdb.block.cache.bytes` and `rocksdb.write.buffer.bytes` from the store settings.
+pub fn rocks_config(settings: &StoreSettings) -> Result<RocksConfig> {
+    let mut config = RocksConfig::default();
+    if let Some(b) = settings.bytes(StoreSettings::ROCKSDB_BLOCK_CACHE_BYTES)? {
+        config.block_cache_bytes = b;
+    }
+    if let Some(b) = settings.bytes(StoreSettings::ROCKSDB_WRITE_BUFFER_BYTES)? {
+        config.write_buffer_bytes = b;
+        // Room for every memtable of a few column families, never below the default cap.
+        config.total_write_buffer_bytes = config.total_write_buffer_bytes.max(b.saturating_mul(4));
+    }
+    Ok(config)
+}
+
+/// The write-cache size of a caching store: the configured share, else [`DEFAULT_CACHE_BYTES`].
+/// Zero means no cache layer at all.
+pub fn cache_bytes(settings: &StoreSettings) -> usize {
+    settings.cache_max_bytes.unwrap_or(DEFAULT_CACHE_BYTES)
+}
+
 fn rocks_db(ctx: &mut StoreContext<'_>) -> Result<Arc<RocksDbTaskDb>> {
     let path = ctx.task_dir.join("rocksdb");
+    let config = rocks_config(ctx.settings)?;
     ctx.resources.get_or_try_insert(|| {
-        RocksDbTaskDb::open(&path, &RocksConfig::default())
+        RocksDbTaskDb::open(&path, &config)
             .map(Arc::new)
             .map_err(|e| StreamsError::store(path.display().to_string(), "open", e))
     })
@@ -247,8 +269,9 @@ impl<K: 'static, V: 'static> StoreBuilder for KvStoreBuilder<K, V> {
             Some(l) => Box::new(ChangeLoggingKeyValueStore::new(base, Box::new(l.sink.clone()))),
             None => base,
         };
-        let inner: Box<dyn KeyValueBytesStore> = if self.materialized.caching {
-            Box::new(CachingKeyValueStore::new(logged, DEFAULT_CACHE_BYTES))
+        let cache = cache_bytes(ctx.settings);
+        let inner: Box<dyn KeyValueBytesStore> = if self.materialized.caching && cache > 0 {
+            Box::new(CachingKeyValueStore::new(logged, cache))
         } else {
             logged
         };
@@ -400,11 +423,9 @@ impl<K: 'static, V: 'static> StoreBuilder for WindowStoreBuilder<K, V> {
             Some(l) => Box::new(ChangeLoggingWindowStore::new(base, Box::new(l.sink.clone()))),
             None => base,
         };
-        let inner: Box<dyn WindowBytesStore> = if self.materialized.caching {
-            Box::new(
-                CachingWindowStore::new(logged, DEFAULT_CACHE_BYTES)
-                    .map_err(store_err(&self.name, "open"))?,
-            )
+        let cache = cache_bytes(ctx.settings);
+        let inner: Box<dyn WindowBytesStore> = if self.materialized.caching && cache > 0 {
+            Box::new(CachingWindowStore::new(logged, cache).map_err(store_err(&self.name, "open"))?)
         } else {
             logged
         };
@@ -545,5 +566,28 @@ impl<K: 'static, V: 'static> StoreBuilder for SessionStoreBuilder<K, V> {
             logging,
             key_buf: Vec::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn store_settings_override_the_defaults() {
+        let defaults = StoreSettings::default();
+        assert_eq!(cache_bytes(&defaults), DEFAULT_CACHE_BYTES);
+        let rocks = rocks_config(&defaults).unwrap();
+        assert_eq!(rocks.block_cache_bytes, RocksConfig::default().block_cache_bytes);
+
+        let s = StoreSettings { cache_max_bytes: Some(0), ..StoreSettings::default() }
+            .with(StoreSettings::ROCKSDB_BLOCK_CACHE_BYTES, "1048576")
+            .with(StoreSettings::ROCKSDB_WRITE_BUFFER_BYTES, "65536");
+        assert_eq!(cache_bytes(&s), 0);
+        let rocks = rocks_config(&s).unwrap();
+        assert_eq!((rocks.block_cache_bytes, rocks.write_buffer_bytes), (1_048_576, 65_536));
+
+        let bad = StoreSettings::default().with(StoreSettings::ROCKSDB_BLOCK_CACHE_BYTES, "big");
+        assert!(rocks_config(&bad).unwrap_err().to_string().contains("rocksdb.block.cache.bytes"));
     }
 }

@@ -101,13 +101,15 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         let store = self.store()?;
         {
             let mut s = store.borrow_mut();
-            let emit_at = match s.get(&key)? {
-                Some(prev) => prev.emit_at,
-                None => (self.emit_at)(&r.key, r.timestamp, self.grace_ms),
+            let (emit_at, held) = match s.get(&key)? {
+                Some(prev) => (prev.emit_at, true),
+                None => ((self.emit_at)(&r.key, r.timestamp, self.grace_ms), false),
             };
             s.put(&key, &Buffered { value: r.value.new, timestamp: r.timestamp, emit_at })?;
-            if let Some(i) = self.index.as_mut() {
-                i.insert((emit_at, key));
+            if !held {
+                if let Some(i) = self.index.as_mut() {
+                    i.insert((emit_at, key));
+                }
             }
         }
         self.emit_due(ctx)
