@@ -97,6 +97,8 @@ pub struct StoreContext<'a> {
     pub changelog: ChangelogWriter,
     /// Resources shared by the stores of this task.
     pub resources: &'a mut TaskResources,
+    /// Memory settings from the application's configuration (cache size, RocksDB).
+    pub settings: &'a crate::store_settings::StoreSettings,
 }
 
 /// Builds a store for each task that needs it. Shared by all tasks, hence `Send + Sync`.

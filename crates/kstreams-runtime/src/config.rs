@@ -58,6 +58,10 @@ pub mod keys {
     pub const MAX_TASK_IDLE_MS: &str = "max.task.idle.ms";
     /// Replication factor of internal topics (default -1: the broker's default).
     pub const REPLICATION_FACTOR: &str = "replication.factor";
+    /// Bytes of RocksDB block cache per task database (default: the store's, 64 MiB).
+    pub const ROCKSDB_BLOCK_CACHE_BYTES: &str = kstreams_core::StoreSettings::ROCKSDB_BLOCK_CACHE_BYTES;
+    /// Bytes per RocksDB memtable (default: the store's, 16 MiB).
+    pub const ROCKSDB_WRITE_BUFFER_BYTES: &str = kstreams_core::StoreSettings::ROCKSDB_WRITE_BUFFER_BYTES;
     /// Prefix of settings passed to the consumers.
     pub const CONSUMER_PREFIX: &str = "consumer.";
     /// Prefix of settings passed to the producers.
@@ -133,6 +137,8 @@ pub struct StreamsConfig {
     deserialization: DeserializationHandler,
     max_task_idle: Duration,
     replication_factor: i32,
+    rocksdb_block_cache_bytes: Option<u64>,
+    rocksdb_write_buffer_bytes: Option<u64>,
     /// Pass-through settings: (client, rdkafka key) → value.
     client_overrides: BTreeMap<(ClientKind, String), String>,
 }
@@ -217,6 +223,16 @@ impl StreamsConfig {
         self.replication_factor
     }
 
+    /// `rocksdb.block.cache.bytes`, if set.
+    pub fn rocksdb_block_cache_bytes(&self) -> Option<u64> {
+        self.rocksdb_block_cache_bytes
+    }
+
+    /// `rocksdb.write.buffer.bytes`, if set.
+    pub fn rocksdb_write_buffer_bytes(&self) -> Option<u64> {
+        self.rocksdb_write_buffer_bytes
+    }
+
     /// The pass-through settings of one client, without prefix.
     pub fn client_overrides(&self, kind: ClientKind) -> impl Iterator<Item = (&str, &str)> {
         self.client_overrides
@@ -280,6 +296,16 @@ impl StreamsConfigBuilder {
         self.set(keys::CACHE_MAX_BYTES, bytes.to_string())
     }
 
+    /// RocksDB block cache size per task database, in bytes.
+    pub fn rocksdb_block_cache_bytes(self, bytes: u64) -> Self {
+        self.set(keys::ROCKSDB_BLOCK_CACHE_BYTES, bytes.to_string())
+    }
+
+    /// RocksDB memtable size, in bytes (at least 64 KiB).
+    pub fn rocksdb_write_buffer_bytes(self, bytes: u64) -> Self {
+        self.set(keys::ROCKSDB_WRITE_BUFFER_BYTES, bytes.to_string())
+    }
+
     /// `host:port` for interactive queries.
     pub fn application_server(self, endpoint: impl Into<String>) -> Self {
         self.set(keys::APPLICATION_SERVER, endpoint)
@@ -338,6 +364,15 @@ impl StreamsConfigBuilder {
             CACHE_ALIASES.iter().copied().find(|k| p.contains_key(*k)).unwrap_or(keys::CACHE_MAX_BYTES);
         let cache_max_bytes = number(p, cache_key, 10 * 1024 * 1024, 0..=u64::MAX)?;
         let max_task_idle = Duration::from_millis(number(p, keys::MAX_TASK_IDLE_MS, 0, 0..=u64::MAX)?);
+        let optional_bytes = |key: &str, min: u64| -> Result<Option<u64>> {
+            if p.contains_key(key) {
+                number(p, key, 0, min..=usize::MAX as u64).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let rocksdb_block_cache_bytes = optional_bytes(keys::ROCKSDB_BLOCK_CACHE_BYTES, 0)?;
+        let rocksdb_write_buffer_bytes = optional_bytes(keys::ROCKSDB_WRITE_BUFFER_BYTES, 64 * 1024)?;
         let replication_factor = match p.get(keys::REPLICATION_FACTOR) {
             None => -1,
             Some(v) => match v.trim().parse::<i32>() {
@@ -393,6 +428,8 @@ impl StreamsConfigBuilder {
             keys::DESERIALIZATION_HANDLER,
             keys::MAX_TASK_IDLE_MS,
             keys::REPLICATION_FACTOR,
+            keys::ROCKSDB_BLOCK_CACHE_BYTES,
+            keys::ROCKSDB_WRITE_BUFFER_BYTES,
         ]
         .into_iter()
         .chain(CACHE_ALIASES)
@@ -430,6 +467,8 @@ impl StreamsConfigBuilder {
             deserialization,
             max_task_idle,
             replication_factor,
+            rocksdb_block_cache_bytes,
+            rocksdb_write_buffer_bytes,
             client_overrides,
         })
     }
@@ -653,6 +692,25 @@ mod tests {
         assert_eq!(err_key(&[("consumer.group.id", "other")]), "consumer.group.id");
         assert_eq!(err_key(&[("application.id", "has space")]), "application.id");
         assert_eq!(err_key(&[("state.dir", " ")]), "state.dir");
+    }
+
+    #[test]
+    fn store_memory_settings_are_parsed_and_checked() {
+        let c = StreamsConfig::from_properties(&props(&base())).unwrap();
+        assert_eq!((c.rocksdb_block_cache_bytes(), c.rocksdb_write_buffer_bytes()), (None, None));
+        let c = StreamsConfig::builder("app", "127.0.0.1:9092")
+            .rocksdb_block_cache_bytes(8 << 20)
+            .rocksdb_write_buffer_bytes(1 << 20)
+            .cache_max_bytes(0)
+            .build()
+            .unwrap();
+        assert_eq!(c.rocksdb_block_cache_bytes(), Some(8 << 20));
+        assert_eq!(c.rocksdb_write_buffer_bytes(), Some(1 << 20));
+        assert_eq!(c.cache_max_bytes(), 0);
+        assert!(c.client_overrides(ClientKind::Consumer).all(|(k, _)| !k.starts_with("rocksdb.")));
+        assert_eq!(err_key(&[("rocksdb.block.cache.bytes", "-1")]), "rocksdb.block.cache.bytes");
+        assert_eq!(err_key(&[("rocksdb.write.buffer.bytes", "1000")]), "rocksdb.write.buffer.bytes");
+        assert_eq!(err_key(&[("cache.max.bytes", "lots")]), "cache.max.bytes");
     }
 
     #[test]

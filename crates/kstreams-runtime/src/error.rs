@@ -178,6 +178,36 @@ pub enum RuntimeError {
     /// Waiting for the threads to stop took longer than allowed.
     #[error("the stream threads did not stop within {0:?}")]
     CloseTimeout(Duration),
+    /// An interactive query named a store the topology does not have.
+    #[error("no state store `{store}` in this topology")]
+    UnknownStore {
+        /// The store name.
+        store: String,
+    },
+    /// An interactive query failed in a task (wrong store type, the query panicked).
+    #[error("querying store `{store}` of task {task} failed: {detail}")]
+    Query {
+        /// The store name.
+        store: String,
+        /// The task whose store was queried.
+        task: TaskId,
+        /// Why.
+        detail: String,
+    },
+    /// Some stream threads did not answer an interactive query in time (busy restoring,
+    /// or a long batch).
+    #[error("querying store `{store}`: {missing} stream thread(s) did not answer within {waited:?}")]
+    QueryTimeout {
+        /// The store name.
+        store: String,
+        /// How many threads did not answer.
+        missing: usize,
+        /// How long the query waited.
+        waited: Duration,
+    },
+    /// The SIGINT/SIGTERM listener could not be installed.
+    #[error("installing the signal handlers failed: {0}")]
+    Signals(std::io::Error),
 }
 
 impl RuntimeError {

@@ -43,15 +43,20 @@ pub struct KafkaStreams {
     layout: Option<Arc<TaskLayout>>,
     global_stores: GlobalStores,
     global_thread: Option<JoinHandle<()>>,
+    queries: crate::query::StoreQueries,
 }
 
 impl KafkaStreams {
     /// An instance in state CREATED; nothing connects until [`Self::start`].
     pub fn new(topology: Arc<Topology>, config: StreamsConfig) -> Self {
+        let state = StateHolder::new();
+        let server = config.application_server().map(str::to_string);
+        let queries = crate::query::StoreQueries::new(topology.clone(), state.clone(), server);
         Self {
             topology,
             config: Arc::new(config),
-            state: StateHolder::new(),
+            state,
+            queries,
             shutdown: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
             layout: None,
@@ -84,6 +89,11 @@ impl KafkaStreams {
     /// The tasks this instance's threads run now, sorted.
     pub fn active_tasks(&self) -> Vec<kstreams_core::TaskId> {
         self.state.active_tasks()
+    }
+
+    /// A handle to query this instance's local stores from any thread (see [`crate::query`]).
+    pub fn queries(&self) -> crate::query::StoreQueries {
+        self.queries.clone()
     }
 
     /// The mapping of input partitions to tasks, once started.
@@ -145,8 +155,9 @@ impl KafkaStreams {
             shutdown: self.shutdown.clone(),
             global_stores,
         };
-        for i in 0..n {
-            match spawn(i, shared.clone()) {
+        let receivers = self.queries.attach(shared.layout.clone(), n);
+        for (i, queries) in receivers.into_iter().enumerate() {
+            match spawn(i, shared.clone(), queries) {
                 Ok(handle) => self.threads.push(handle),
                 Err(e) => {
                     for j in i..n {

@@ -43,14 +43,18 @@ pub(crate) struct ThreadShared {
 }
 
 /// Starts stream thread number `index` (0-based).
-pub(crate) fn spawn(index: usize, shared: ThreadShared) -> Result<JoinHandle<()>> {
+pub(crate) fn spawn(
+    index: usize,
+    shared: ThreadShared,
+    queries: std::sync::mpsc::Receiver<crate::query::QueryRequest>,
+) -> Result<JoinHandle<()>> {
     let name = format!("{}-StreamThread-{}", shared.config.client_id(), index + 1);
     std::thread::Builder::new()
         .name(name.clone())
         .spawn(move || {
             let state = shared.state.clone();
             let shutdown = shared.shutdown.clone();
-            let result = StreamThread::new(index, name.clone(), shared).and_then(StreamThread::run);
+            let result = StreamThread::new(index, name.clone(), shared, queries).and_then(StreamThread::run);
             if let Err(e) = result {
                 tracing::error!(thread = %name, error = %e, "stream thread failed; shutting the instance down");
                 state.fail(format!("stream thread `{name}` failed: {e}"));
@@ -74,10 +78,17 @@ struct StreamThread {
     tasks: BTreeMap<TaskId, ActiveTask>,
     last_commit: Instant,
     last_tick: Instant,
+    /// Interactive queries waiting to run against this thread's tasks.
+    queries: std::sync::mpsc::Receiver<crate::query::QueryRequest>,
 }
 
 impl StreamThread {
-    fn new(index: usize, name: String, shared: ThreadShared) -> Result<Self> {
+    fn new(
+        index: usize,
+        name: String,
+        shared: ThreadShared,
+        queries: std::sync::mpsc::Receiver<crate::query::QueryRequest>,
+    ) -> Result<Self> {
         let config = &shared.config;
         let eos = config.processing_guarantee() == ProcessingGuarantee::ExactlyOnceV2;
         let base = [
@@ -102,6 +113,7 @@ impl StreamThread {
             state_dir: config.state_dir().to_path_buf(),
             deserialization: config.deserialization_handler().clone(),
             global_stores: shared.global_stores.clone(),
+            store_settings: crate::store_settings::store_settings(config, &shared.topology, &shared.layout),
         };
         Ok(Self {
             index,
@@ -114,6 +126,7 @@ impl StreamThread {
             tasks: BTreeMap::new(),
             last_commit: Instant::now(),
             last_tick: Instant::now(),
+            queries,
         })
     }
 
@@ -143,6 +156,7 @@ impl StreamThread {
         while !self.shared.shutdown.load(Ordering::SeqCst) {
             self.handle_rebalances()?;
             self.process_batch()?;
+            crate::query::serve_pending(&self.queries, self.tasks.values().map(|t| &t.task));
             self.producer.poll();
             if self.last_tick.elapsed() >= WALL_CLOCK_TICK {
                 self.punctuate()?;
