@@ -10,26 +10,34 @@
 //! a viewer printing the averages as windows close. Event time runs `--speedup` times faster
 //! than the wall clock there, so one-minute windows close every few seconds. With
 //! `--bootstrap-servers` it runs only the application against that cluster; start more
-//! instances with the same `--application-id` to scale out.
+//! instances with the same `--application-id` to scale out, and feed it with
+//! `sensor_simulator` and watch it with `results_viewer`.
+//!
+//! `--db FILE` also stores every result in a SQLite file through `kstreams::sink` (read from
+//! the output topic, so the database gets exactly what Kafka got, upserted by sensor and
+//! window); `--metrics-addr 127.0.0.1:PORT` serves the runtime's metrics for Prometheus at
+//! `/metrics`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
+use kstreams::http::{install_prometheus_recorder, metrics_handler, HttpServer};
 use kstreams::prelude::*;
 use kstreams::runtime::{KafkaStreams, ProcessingGuarantee, State, StreamsConfig};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use kstreams::sink::SqliteSink;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
-use rdkafka::Message;
+use rdkafka::producer::DefaultProducerContext;
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
+use common::simulator::{Compression, Publish, Simulation};
+use common::{temperature_averages, TemperatureSettings};
 
 /// Command-line flags.
 #[derive(Parser, Debug)]
@@ -82,6 +90,27 @@ struct Args {
     /// Stop after this many seconds (0 = run until Ctrl-C). Embedded mode defaults to 40.
     #[arg(long)]
     duration: Option<u64>,
+    /// Also store every window result in this SQLite file (table `sensor_averages`, one row
+    /// per sensor and window, upserted so replays never duplicate rows).
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics; ADDR must be 127.0.0.1:PORT (or
+    /// another loopback address).
+    #[arg(long, value_name = "ADDR", value_parser = loopback_addr)]
+    metrics_addr: Option<SocketAddr>,
+}
+
+/// `--metrics-addr` accepts loopback addresses only.
+fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = s.parse().map_err(|e| format!("`{s}` is not IP:PORT ({e})"))?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!(
+            "the metrics server binds only 127.0.0.1 (loopback); use --metrics-addr 127.0.0.1:{}",
+            addr.port()
+        ))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -110,6 +139,16 @@ fn main() -> anyhow::Result<()> {
     temperature_averages(&mut b, &settings);
     let topology = Arc::new(b.build()?);
     println!("{}", topology.describe());
+    // Installed before the runtime starts, so every metric it records is rendered.
+    let _metrics = match args.metrics_addr {
+        Some(addr) => {
+            let handle = install_prometheus_recorder()?;
+            let server = HttpServer::start(addr, metrics_handler(handle)).context("--metrics-addr")?;
+            println!("metrics at http://{}/metrics", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
 
     match args.bootstrap_servers.clone() {
         Some(servers) => run_on_cluster(&args, &servers, topology, guarantee),
@@ -142,14 +181,56 @@ fn run_on_cluster(
     streams.set_state_listener(|new, old| tracing::info!("state {old:?} -> {new:?}"));
     streams.start()?;
     let stop = ctrl_c_flag()?;
+    let stored = Arc::new(AtomicU64::new(0));
+    let db = start_db_writer(args, servers, &stop, &stored)?;
     let deadline = args.duration.filter(|d| *d > 0).map(|d| Instant::now() + Duration::from_secs(d));
+    let mut last_report = Instant::now();
     while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| Instant::now() < d) {
         if streams.state() == State::Error {
+            stop.store(true, Ordering::SeqCst);
             anyhow::bail!("stream processing failed: {}", streams.error().unwrap_or_default());
+        }
+        if db.as_ref().is_some_and(|t| t.is_finished()) {
+            break; // the writer failed: its error is reported below
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            tracing::info!(
+                tasks = streams.active_tasks().len(),
+                rows_stored = stored.load(Ordering::Relaxed),
+                "progress"
+            );
+            last_report = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    stop.store(true, Ordering::SeqCst);
     streams.close_timeout(Duration::from_secs(30))?;
+    join_db_writer(db, &stored)
+}
+
+/// With `--db`, starts the thread that stores the output topic's results in SQLite.
+fn start_db_writer(
+    args: &Args,
+    servers: &str,
+    stop: &Arc<AtomicBool>,
+    stored: &Arc<AtomicU64>,
+) -> anyhow::Result<Option<JoinHandle<anyhow::Result<()>>>> {
+    let Some(path) = args.db.clone() else { return Ok(None) };
+    let mut sink = SqliteSink::open(&path, "sensor_averages", "sensor_id").context("--db")?;
+    tracing::info!(db = %path.display(), "storing results in table sensor_averages");
+    let (servers, topic) = (servers.to_string(), args.output_topic.clone());
+    let group = format!("{}-db-sink", args.application_id);
+    let (stop, stored) = (stop.clone(), stored.clone());
+    Ok(Some(std::thread::spawn(move || {
+        common::store::store_results(&servers, &topic, &group, &mut sink, &stop, &stored)
+    })))
+}
+
+fn join_db_writer(db: Option<JoinHandle<anyhow::Result<()>>>, stored: &AtomicU64) -> anyhow::Result<()> {
+    if let Some(t) = db {
+        t.join().map_err(|_| anyhow::anyhow!("database writer panicked"))?.context("--db")?;
+        println!("{} results stored in the database", stored.load(Ordering::Relaxed));
+    }
     Ok(())
 }
 
@@ -183,15 +264,31 @@ fn run_embedded(args: &Args, topology: Arc<Topology>, guarantee: ProcessingGuara
     let sent = Arc::new(AtomicU64::new(0));
     let simulator = {
         let (stop, sent) = (stop.clone(), sent.clone());
-        let (servers, topic) = (servers.clone(), args.input_topic.clone());
-        let (sensors, rate, speedup) = (args.sensors.max(1), args.rate.max(1), args.speedup.max(1));
-        std::thread::spawn(move || simulate(&servers, &topic, sensors, rate, speedup, &stop, &sent))
+        let sim = Simulation {
+            sensors: args.sensors.max(1),
+            rate: args.rate.max(1),
+            speedup: args.speedup.max(1),
+            epoch: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64(),
+        };
+        // Unkeyed, like the seed's producer.
+        let publish = Publish {
+            servers: servers.clone(),
+            topic: args.input_topic.clone(),
+            keyed: false,
+            compression: Compression::None,
+        };
+        std::thread::spawn(move || common::simulator::run(sim, publish, None, &stop, &sent))
     };
+    let shown = Arc::new(AtomicU64::new(0));
     let viewer = {
-        let stop = stop.clone();
+        let (stop, shown) = (stop.clone(), shown.clone());
         let (servers, topic) = (servers.clone(), args.output_topic.clone());
-        std::thread::spawn(move || view(&servers, &topic, &stop))
+        std::thread::spawn(move || {
+            common::viewer::view(&servers, &topic, "temperature-viewer", 0, &stop, &shown)
+        })
     };
+    let stored = Arc::new(AtomicU64::new(0));
+    let db = start_db_writer(args, &servers, &stop, &stored)?;
 
     let duration = Duration::from_secs(args.duration.unwrap_or(40));
     let started = Instant::now();
@@ -200,6 +297,9 @@ fn run_embedded(args: &Args, topology: Arc<Topology>, guarantee: ProcessingGuara
         if streams.state() == State::Error {
             stop.store(true, Ordering::SeqCst);
             anyhow::bail!("stream processing failed: {}", streams.error().unwrap_or_default());
+        }
+        if simulator.is_finished() || db.as_ref().is_some_and(|t| t.is_finished()) {
+            break; // a helper failed: its error is reported below
         }
         if last_report.elapsed() >= Duration::from_secs(5) {
             let n = sent.load(Ordering::Relaxed);
@@ -212,107 +312,12 @@ fn run_embedded(args: &Args, topology: Arc<Topology>, guarantee: ProcessingGuara
     let sim = simulator.join().map_err(|_| anyhow::anyhow!("simulator thread panicked"))?;
     sim?;
     streams.close_timeout(Duration::from_secs(30))?;
-    let shown = viewer.join().map_err(|_| anyhow::anyhow!("viewer thread panicked"))??;
-    println!("{} readings sent, {} window averages received", sent.load(Ordering::Relaxed), shown);
-    Ok(())
-}
-
-/// Publishes seed-shaped readings with no key (like the seed's producer), acks=all and
-/// idempotence on.
-fn simulate(
-    servers: &str,
-    topic: &str,
-    sensors: u32,
-    rate: u32,
-    speedup: u32,
-    stop: &AtomicBool,
-    sent: &AtomicU64,
-) -> anyhow::Result<()> {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()?;
-    let start_wall = Instant::now();
-    let epoch = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-    let mut i: u64 = 0;
-    while !stop.load(Ordering::SeqCst) {
-        let elapsed = start_wall.elapsed().as_secs_f64();
-        let due = (elapsed * f64::from(rate)) as u64;
-        while i < due {
-            let sensor = (i % u64::from(sensors)) as u32;
-            let event_time = epoch + elapsed * f64::from(speedup);
-            let wobble = ((i / u64::from(sensors)) % 20) as f64 / 10.0;
-            let reading = Reading {
-                sensor_id: sensor,
-                temperatura: ((20.0 + f64::from(sensor) + wobble) * 10.0).round() / 10.0,
-                timestamp: (event_time * 100.0).round() / 100.0,
-            };
-            let payload = serde_json::to_vec(&reading)?;
-            let record: BaseRecord<'_, (), Vec<u8>> = BaseRecord::to(topic).payload(&payload);
-            if let Err((e, _)) = producer.send(record) {
-                tracing::warn!("simulator: send failed, retrying: {e}");
-                producer.poll(Duration::from_millis(50));
-                continue;
-            }
-            i += 1;
-            sent.store(i, Ordering::Relaxed);
-        }
-        producer.poll(Duration::from_millis(10));
-    }
-    producer.flush(Duration::from_secs(10))?;
-    Ok(())
-}
-
-/// Prints each window result as it arrives; returns how many were shown.
-fn view(servers: &str, topic: &str, stop: &AtomicBool) -> anyhow::Result<u64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", "temperature-viewer")
-        .set("auto.offset.reset", "earliest")
-        .create()?;
-    consumer.subscribe(&[topic])?;
+    viewer.join().map_err(|_| anyhow::anyhow!("viewer thread panicked"))??;
+    join_db_writer(db, &stored)?;
     println!(
-        "{:>6}  {:>8}  {:>8}  {:>7}  {:>5}  {:>6}  {:>6}",
-        "sensor", "from", "to", "avg", "count", "min", "max"
+        "{} readings sent, {} window averages received",
+        sent.load(Ordering::Relaxed),
+        shown.load(Ordering::Relaxed)
     );
-    let mut shown = 0;
-    let mut stopping_since: Option<Instant> = None;
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            // Keep reading briefly after stop, for results committed during shutdown.
-            if stopping_since.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(3) {
-                break;
-            }
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => match m.payload().map(serde_json::from_slice::<WindowAverage>) {
-                Some(Ok(w)) => {
-                    shown += 1;
-                    println!(
-                        "{:>6}  {:>8}  {:>8}  {:>7.2}  {:>5}  {:>6.1}  {:>6.1}",
-                        w.sensor_id,
-                        clock(w.window_start),
-                        clock(w.window_end),
-                        w.avg,
-                        w.count,
-                        w.min,
-                        w.max
-                    );
-                }
-                Some(Err(e)) => tracing::warn!("viewer: undecodable result at offset {}: {e}", m.offset()),
-                None => {}
-            },
-            Some(Err(e)) => tracing::warn!("viewer: {e}"),
-            None => {}
-        }
-    }
-    Ok(shown)
-}
-
-/// `HH:MM:SS` (UTC) of an epoch-millisecond timestamp.
-fn clock(ms: i64) -> String {
-    let s = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    Ok(())
 }

@@ -31,7 +31,11 @@ fn readings(minutes: u32) -> Vec<Reading> {
     for step in 0..minutes * 12 {
         for sensor in 0..SENSORS {
             let temp = 15.0 + f64::from(sensor) + f64::from((step * 7 + sensor * 3) % 11) / 4.0;
-            out.push(Reading { sensor_id: sensor, temperatura: temp, timestamp: T0 + f64::from(step) * 5.0 + 0.25 });
+            out.push(Reading {
+                sensor_id: sensor,
+                temperatura: temp,
+                timestamp: T0 + f64::from(step) * 5.0 + 0.25,
+            });
         }
     }
     for sensor in 0..SENSORS {
@@ -103,7 +107,10 @@ fn the_driver_computes_every_closed_window_exactly_once() {
         let mut got = BTreeMap::new();
         for (key, avg) in out.read_key_values().unwrap() {
             assert_eq!(key, avg.sensor_id.to_string());
-            assert!(got.insert((avg.sensor_id, avg.window_start), avg).is_none(), "a window was emitted twice");
+            assert!(
+                got.insert((avg.sensor_id, avg.window_start), avg).is_none(),
+                "a window was emitted twice"
+            );
         }
         assert_same(&got, &want);
         assert_eq!(driver.metrics().late_records_dropped, 0);
@@ -111,7 +118,8 @@ fn the_driver_computes_every_closed_window_exactly_once() {
 }
 
 fn produce(servers: &str, records: &[Reading]) {
-    let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", servers).set("linger.ms", "5").create().unwrap();
+    let p: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", servers).set("linger.ms", "5").create().unwrap();
     for r in records {
         let value = serde_json::to_vec(r).unwrap();
         let mut rec: BaseRecord<'_, (), Vec<u8>> = BaseRecord::to("eventos_sensores").payload(&value);
@@ -154,7 +162,11 @@ fn read_results(servers: &str, n: usize) -> (BTreeMap<(u32, i64), WindowAverage>
     (got, records)
 }
 
-fn start(servers: &str, cluster: &MockCluster<'static, DefaultProducerContext>, dir: &std::path::Path) -> KafkaStreams {
+fn start(
+    servers: &str,
+    cluster: &MockCluster<'static, DefaultProducerContext>,
+    dir: &std::path::Path,
+) -> KafkaStreams {
     let config = StreamsConfig::builder("temperature-averages", servers)
         .state_dir(dir)
         .commit_interval(Duration::from_millis(200))

@@ -1,5 +1,12 @@
 //! The temperature-average topology shared by the examples and the root integration tests, so
-//! what the tests check is exactly what the program runs.
+//! what the tests check is exactly what the program runs; with the simulator, the viewer and
+//! the database writer that the all-in-one program and the separate programs share.
+// Each example and test uses a part of this module.
+#![allow(dead_code)]
+
+pub mod simulator;
+pub mod store;
+pub mod viewer;
 
 use std::time::Duration;
 

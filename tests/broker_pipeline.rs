@@ -1,0 +1,286 @@
+//! The temperature-average pipeline on a real Kafka-protocol broker (Nisshi, started per test by
+//! `kstreams-broker-harness`; or the cluster named by `KSTREAMS_TEST_BOOTSTRAP`), checked
+//! against averages computed here independently: one instance, unkeyed input through the
+//! repartition topic, restarts with and without local state, three instances in one group
+//! with one killed by SIGKILL, and a broker restart in the middle of a run.
+//!
+//! Readings are produced in event-time order and each sensor's readings stay on one input
+//! partition: a task that reads several skewed partitions can advance stream time past
+//! records still waiting in another one (choosing the next record by timestamp is issue 5).
+//! The crash test uses the keyed variant of the topology (no repartition topic): under
+//! at-least-once, an upstream task that crashes re-sends its uncommitted records to the
+//! repartition topic, and the downstream task would count them again.
+//!
+//! Tests run one at a time (each with its own broker) so their deadlines do not compete for
+//! the CPU.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kstreams::prelude::*;
+use kstreams::runtime::{State, StreamsConfig};
+use kstreams_broker_harness::{unique_name, TestBroker};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Message;
+
+mod broker_support;
+#[path = "../examples/common/mod.rs"]
+mod common;
+
+use broker_support::*;
+use common::{temperature_averages, TemperatureSettings};
+
+/// Serializes the tests of this binary.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A broker with fresh input and output topics (3 partitions each) and an application id.
+struct Setup {
+    broker: TestBroker,
+    app: String,
+    settings: TemperatureSettings,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(app: &str) -> Self {
+        Self::on(TestBroker::start().unwrap_or_else(|e| panic!("{e}")), app)
+    }
+
+    fn on(broker: TestBroker, app: &str) -> Self {
+        let settings = TemperatureSettings {
+            input_topic: unique_name("eventos_sensores"),
+            output_topic: unique_name("sensor-averages"),
+            ..TemperatureSettings::default()
+        };
+        broker.create_topic(&settings.input_topic, PARTITIONS).unwrap_or_else(|e| panic!("{e}"));
+        broker.create_topic(&settings.output_topic, PARTITIONS).unwrap_or_else(|e| panic!("{e}"));
+        Self { broker, app: unique_name(app), settings, dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn servers(&self) -> &str {
+        self.broker.bootstrap()
+    }
+
+    fn config(&self, client: &str, state_dir: &Path) -> StreamsConfig {
+        config(self.servers(), &self.app, client, state_dir)
+    }
+
+    fn produce(&self, readings: &[common::Reading], placement: Placement, pace: Duration) {
+        produce(self.servers(), &self.settings.input_topic, readings, placement, pace);
+    }
+
+    fn reader(&self) -> OutputReader {
+        OutputReader::new(self.servers(), &self.settings.output_topic)
+    }
+}
+
+/// Whether the results hold window `minute` of every sensor.
+fn has_window(minute: i64) -> impl Fn(&BTreeMap<(u32, i64), common::WindowAverage>) -> bool {
+    let start = (T0 as i64 + minute * 60) * 1000;
+    move |got| (0..SENSORS).all(|s| got.contains_key(&(s, start)))
+}
+
+#[test]
+fn one_instance_outputs_exactly_the_expected_averages() {
+    let _serial = serial();
+    let started = Instant::now();
+    let s = Setup::new("one-instance");
+    let input = readings(4);
+    let want = expected(&input, closing_time_ms(4));
+    assert_eq!(want.len(), SENSORS as usize * 4);
+
+    let mut streams = start(keyed_topology(&s.settings), s.config("one", s.dir.path()));
+    assert_eq!(streams.active_tasks().len(), PARTITIONS as usize);
+    s.produce(&input, Placement::Keyed, Duration::ZERO);
+    let mut out = s.reader();
+    out.expect(&want, Duration::from_secs(60), Duration::from_millis(500));
+    assert_eq!(out.records, want.len(), "without failures every window is emitted once");
+    streams.close().unwrap();
+    assert_eq!(streams.state(), State::NotRunning);
+    eprintln!("one instance: {:?}", started.elapsed());
+}
+
+#[test]
+fn unkeyed_input_through_the_repartition_topic_gives_the_same_averages() {
+    let _serial = serial();
+    let started = Instant::now();
+    let s = Setup::new("unkeyed");
+    let input = readings(4);
+    let want = expected(&input, closing_time_ms(4));
+
+    let mut b = StreamsBuilder::new();
+    temperature_averages(&mut b, &s.settings);
+    let mut streams = start(b.build().unwrap(), s.config("unkeyed", s.dir.path()));
+    assert_eq!(streams.active_tasks().len(), 2 * PARTITIONS as usize, "3 upstream + 3 downstream tasks");
+    // No key, as the seed's producer; each sensor on the partition its key is repartitioned
+    // to, so every downstream task receives its sensors from one upstream task, in order.
+    s.produce(&input, Placement::UnkeyedOnPartition(partition_of_sensor), Duration::ZERO);
+    let mut out = s.reader();
+    out.expect(&want, Duration::from_secs(60), Duration::from_millis(500));
+    assert_eq!(out.records, want.len());
+    streams.close().unwrap();
+
+    // The repartition topic holds every reading keyed by sensor, partitioned like the Java
+    // client does it (murmur2).
+    let topic = format!("{}-readings-by-sensor-repartition", s.app);
+    let c: BaseConsumer = s
+        .broker
+        .client_config()
+        .set("group.id", unique_name("repartition-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic.as_str()]).unwrap();
+    let (mut n, deadline) = (0, Instant::now() + Duration::from_secs(30));
+    while n < input.len() {
+        assert!(Instant::now() < deadline, "{n} of {} records in {topic}", input.len());
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let sensor = u32::from_be_bytes(m.key().unwrap().try_into().unwrap());
+            assert_eq!(m.partition(), partition_of_sensor(sensor), "sensor {sensor}");
+            n += 1;
+        }
+    }
+    eprintln!("unkeyed: {:?}", started.elapsed());
+}
+
+#[test]
+fn restart_honours_the_checkpoint_and_restores_fully_without_local_state() {
+    let _serial = serial();
+    let started = Instant::now();
+    record_restores();
+    let s = Setup::new("restart");
+    let input = readings(4);
+    let want = expected(&input, closing_time_ms(4));
+    let step = SENSORS as usize;
+    let (first, rest) = input.split_at(18 * step); // 1.5 minutes: closes minute 0
+    let (second, third) = rest.split_at(18 * step); // to 3 minutes: closes minute 1
+    let dir = s.dir.path().join("state");
+    let mut out = s.reader();
+
+    let mut run1 = start(keyed_topology(&s.settings), s.config("run-1", &dir));
+    s.produce(first, Placement::Keyed, Duration::ZERO);
+    out.read_until(Duration::from_secs(60), "minute 0", has_window(0));
+    run1.close().unwrap();
+    assert_eq!(restored_by("run-1"), 0, "a fresh start has nothing to restore");
+
+    // Same state directory: the checkpoints written at close cover the changelogs.
+    let mut run2 = start(keyed_topology(&s.settings), s.config("run-2", &dir));
+    assert_eq!(restored_by("run-2"), 0, "checkpoint honoured: nothing restored");
+    s.produce(second, Placement::Keyed, Duration::ZERO);
+    out.read_until(Duration::from_secs(60), "minute 1", has_window(1));
+    run2.close().unwrap();
+
+    // Without the state directory: everything comes back from the changelogs.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut run3 = start(keyed_topology(&s.settings), s.config("run-3", &dir));
+    let restored = restored_by("run-3");
+    assert!(restored > 0, "full restore from the changelogs");
+    s.produce(third, Placement::Keyed, Duration::ZERO);
+    out.expect(&want, Duration::from_secs(60), Duration::from_millis(500));
+    assert_eq!(out.records, want.len(), "graceful restarts re-emit nothing");
+    run3.close().unwrap();
+    eprintln!("restart: {restored} changelog records restored; {:?}", started.elapsed());
+}
+
+/// Entry point of the child processes of
+/// `three_instances_share_the_partitions_and_survive_a_sigkill`; does nothing in a normal run.
+#[test]
+fn child_instance_entry_point() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        run_child(&spec);
+    }
+}
+
+#[test]
+fn three_instances_share_the_partitions_and_survive_a_sigkill() {
+    let _serial = serial();
+    let started = Instant::now();
+    let s = Setup::new("three");
+    let input = readings(4);
+    let want = expected(&input, closing_time_ms(4));
+    let mut children: Vec<ChildInstance> = (1..=3)
+        .map(|i| {
+            let dir = s.dir.path().join(format!("instance-{i}"));
+            let spec = format!(
+                "{}|{}|instance-{i}|{}|{}|{}",
+                s.servers(),
+                s.app,
+                dir.display(),
+                s.settings.input_topic,
+                s.settings.output_topic
+            );
+            ChildInstance::spawn("child_instance_entry_point", spec)
+        })
+        .collect();
+    let running = State::Running.to_string();
+    let statuses = |c: &[ChildInstance]| c.iter().map(ChildInstance::status).collect::<Vec<_>>();
+    wait_until(
+        Duration::from_secs(60),
+        || format!("one task each: {:?}", statuses(&children)),
+        || children.iter().all(|c| c.status() == (running.clone(), 1)),
+    );
+
+    // Readings arrive over ~5 s; an instance is killed once the first windows are out.
+    let producer = {
+        let (servers, topic, input) =
+            (s.servers().to_string(), s.settings.input_topic.clone(), input.clone());
+        std::thread::spawn(move || {
+            produce(&servers, &topic, &input, Placement::Keyed, Duration::from_millis(100))
+        })
+    };
+    let mut out = s.reader();
+    out.read_until(Duration::from_secs(60), "minute 0", has_window(0));
+    children[0].kill();
+    let killed_at = Instant::now();
+    wait_until(
+        Duration::from_secs(60),
+        || format!("the survivors take over: {:?}", statuses(&children[1..])),
+        || children[1..].iter().map(|c| c.status().1).sum::<usize>() == PARTITIONS as usize,
+    );
+    let takeover = killed_at.elapsed();
+    producer.join().unwrap();
+    out.expect(&want, Duration::from_secs(90), Duration::from_secs(1));
+    assert!(out.records >= want.len());
+    for c in &mut children[1..] {
+        c.stop(Duration::from_secs(30));
+    }
+    eprintln!(
+        "three instances: takeover after {takeover:?}, {} records for {} windows; {:?}",
+        out.records,
+        want.len(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_application_rides_through_a_broker_restart() {
+    let _serial = serial();
+    let started = Instant::now();
+    let db = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start_sqlite(db.path().join("nisshi.db")).unwrap_or_else(|e| panic!("{e}"));
+    if broker.is_external() {
+        eprintln!("skipped: restarting the broker needs one started by the harness");
+        return;
+    }
+    let mut s = Setup::on(broker, "broker-restart");
+    let input = readings(4);
+    let want = expected(&input, closing_time_ms(4));
+    let (first, rest) = input.split_at(24 * SENSORS as usize);
+
+    let mut streams = start(keyed_topology(&s.settings), s.config("survivor", s.dir.path()));
+    s.produce(first, Placement::Keyed, Duration::ZERO);
+    let mut out = s.reader();
+    out.read_until(Duration::from_secs(60), "minute 0", has_window(0));
+    s.broker.restart().unwrap_or_else(|e| panic!("{e}"));
+    s.produce(rest, Placement::Keyed, Duration::ZERO);
+    out.expect(&want, Duration::from_secs(120), Duration::from_secs(1));
+    assert_ne!(streams.state(), State::Error, "{:?}", streams.error());
+    streams.close().unwrap();
+    eprintln!("broker restart: {:?}", started.elapsed());
+}

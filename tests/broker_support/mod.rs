@@ -1,0 +1,447 @@
+//! Support of the real-broker pipeline tests: the readings and the averages they must produce,
+//! a keyed variant of the example topology, a producer and an output reader with deadlines, a
+//! metrics recorder counting restored changelog records, and instances run as child processes.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use kstreams::prelude::*;
+use kstreams::runtime::{ClientKind, KafkaStreams, State, StreamsConfig};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::Message;
+
+use crate::common::{Reading, TemperatureSettings, WindowAverage};
+
+pub const SENSORS: u32 = 6;
+pub const T0: f64 = 1_764_115_200.0; // a minute boundary
+pub const PARTITIONS: i32 = 3;
+
+/// Readings for `minutes` minutes, one per sensor every 5 s, in event-time order; then one
+/// reading per sensor 10 minutes later, which closes every earlier window.
+pub fn readings(minutes: u32) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for step in 0..minutes * 12 {
+        for sensor in 0..SENSORS {
+            let temp = 15.0 + f64::from(sensor) + f64::from((step * 7 + sensor * 3) % 11) / 4.0;
+            out.push(Reading {
+                sensor_id: sensor,
+                temperatura: temp,
+                timestamp: T0 + f64::from(step) * 5.0 + 0.25,
+            });
+        }
+    }
+    for sensor in 0..SENSORS {
+        out.push(Reading {
+            sensor_id: sensor,
+            temperatura: 0.0,
+            timestamp: T0 + f64::from(minutes + 10) * 60.0,
+        });
+    }
+    out
+}
+
+/// Event time (ms) of the closing readings of [`readings`]`(minutes)`.
+pub fn closing_time_ms(minutes: u32) -> i64 {
+    (T0 as i64 + i64::from(minutes + 10) * 60) * 1000
+}
+
+/// One result per sensor and window closed (end + 10 s grace) by `closed_before_ms`.
+pub fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(u32, i64), WindowAverage> {
+    let mut acc: BTreeMap<(u32, i64), Vec<f64>> = BTreeMap::new();
+    for r in readings {
+        let start = r.event_time_ms().div_euclid(60_000) * 60_000;
+        acc.entry((r.sensor_id, start)).or_default().push(r.temperatura);
+    }
+    acc.into_iter()
+        .filter(|((_, start), _)| start + 60_000 + 10_000 <= closed_before_ms)
+        .map(|((sensor, start), temps)| {
+            let avg = WindowAverage {
+                sensor_id: sensor,
+                window_start: start,
+                window_end: start + 60_000,
+                avg: temps.iter().sum::<f64>() / temps.len() as f64,
+                count: temps.len() as u64,
+                min: temps.iter().copied().fold(f64::INFINITY, f64::min),
+                max: temps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            };
+            ((sensor, start), avg)
+        })
+        .collect()
+}
+
+pub fn assert_same(got: &BTreeMap<(u32, i64), WindowAverage>, want: &BTreeMap<(u32, i64), WindowAverage>) {
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (k, w) in want {
+        let g = &got[k];
+        assert_eq!((g.count, g.window_end), (w.count, w.window_end), "{k:?}");
+        assert!((g.avg - w.avg).abs() < 1e-9 && g.min == w.min && g.max == w.max, "{k:?}: {g:?} vs {w:?}");
+    }
+}
+
+/// The example's topology for input already keyed by sensor id (`U32Serde`): no repartition
+/// topic, one task per input partition.
+pub fn keyed_topology(s: &TemperatureSettings) -> Topology {
+    let mut b = StreamsBuilder::new();
+    b.stream(
+        &s.input_topic,
+        Consumed::with(U32Serde, JsonSerde::<Reading>::new())
+            .with_timestamp_extractor(|_, r: &Reading, _| r.event_time_ms()),
+    )
+    .filter(|_, r| r.temperatura.is_finite())
+    .group_by_key(Grouped::with(U32Serde, JsonSerde::<Reading>::new()))
+    .windowed_by(TumblingWindows::of(s.window).grace(s.grace))
+    .aggregate(
+        StatsOf::of(|r: &Reading| r.temperatura),
+        Materialized::as_("temperature-stats").with_store_type(s.store),
+    )
+    .suppress(Suppressed::until_window_closes())
+    .to_stream()
+    .map(|w, stats| {
+        let avg = WindowAverage {
+            sensor_id: w.key,
+            window_start: w.window.start,
+            window_end: w.window.end,
+            avg: stats.mean(),
+            count: stats.count,
+            min: stats.min,
+            max: stats.max,
+        };
+        (w.key.to_string(), avg)
+    })
+    .to(&s.output_topic, Produced::with(StringSerde, JsonSerde::new()));
+    b.build().unwrap()
+}
+
+/// Config of one instance: commits every 200 ms, and a 6 s session timeout so the group
+/// notices a killed member quickly.
+pub fn config(servers: &str, app: &str, client: &str, state_dir: &Path) -> StreamsConfig {
+    StreamsConfig::builder(app, servers)
+        .client_id(client)
+        .state_dir(state_dir)
+        .commit_interval(Duration::from_millis(200))
+        .client_setting(ClientKind::Consumer, "session.timeout.ms", "6000")
+        .client_setting(ClientKind::Consumer, "heartbeat.interval.ms", "500")
+        .build()
+        .unwrap()
+}
+
+pub fn start(topology: Topology, config: StreamsConfig) -> KafkaStreams {
+    let mut streams = KafkaStreams::new(Arc::new(topology), config);
+    streams.start().unwrap();
+    let state = streams.wait_for_state(State::Running, Duration::from_secs(60));
+    assert_eq!(state, State::Running, "{:?}", streams.error());
+    streams
+}
+
+/// Where a record goes: keyed by sensor (`U32Serde` bytes, the producer's partitioner), or
+/// unkeyed on an explicit partition.
+#[derive(Debug, Clone, Copy)]
+pub enum Placement {
+    Keyed,
+    UnkeyedOnPartition(fn(u32) -> i32),
+}
+
+/// Sends `readings` to `topic` (acks=all, idempotent), pausing `pace` between event-time
+/// steps (every [`SENSORS`] readings), and waits until all are acknowledged.
+pub fn produce(servers: &str, topic: &str, readings: &[Reading], placement: Placement, pace: Duration) {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for (i, r) in readings.iter().enumerate() {
+        let value = serde_json::to_vec(r).unwrap();
+        let key = r.sensor_id.to_be_bytes();
+        let mut rec: BaseRecord<'_, [u8], Vec<u8>> = BaseRecord::to(topic).payload(&value);
+        rec = match placement {
+            Placement::Keyed => rec.key(&key[..]),
+            Placement::UnkeyedOnPartition(f) => rec.partition(f(r.sensor_id)),
+        };
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    rec = back;
+                    p.poll(Duration::from_millis(20));
+                }
+            }
+        }
+        if !pace.is_zero() && (i + 1) % SENSORS as usize == 0 {
+            p.poll(Duration::ZERO);
+            std::thread::sleep(pace);
+        }
+    }
+    p.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// The partition Kafka's default partitioner (murmur2, as the Java client and the runtime's
+/// producer) gives a `U32Serde` key.
+pub fn partition_of_sensor(sensor: u32) -> i32 {
+    ((murmur2(&sensor.to_be_bytes()) & 0x7fff_ffff) % PARTITIONS as u32) as i32
+}
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    if tail.len() == 3 {
+        h ^= u32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= u32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= u32::from(tail[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
+/// Reads the output topic from the beginning, remembering one result per window and checking
+/// that a window seen twice was re-emitted with identical values.
+pub struct OutputReader {
+    consumer: BaseConsumer,
+    pub got: BTreeMap<(u32, i64), WindowAverage>,
+    pub records: usize,
+}
+
+impl OutputReader {
+    pub fn new(servers: &str, topic: &str) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", servers)
+            .set("group.id", kstreams_broker_harness::unique_name("pipeline-test-reader"))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        Self { consumer, got: BTreeMap::new(), records: 0 }
+    }
+
+    /// Reads until `done(results)` holds; panics at the deadline.
+    pub fn read_until(
+        &mut self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&BTreeMap<(u32, i64), WindowAverage>) -> bool,
+    ) {
+        let deadline = Instant::now() + within;
+        while !done(&self.got) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {within:?}; got {} windows",
+                self.got.len()
+            );
+            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
+                let avg: WindowAverage = serde_json::from_slice(m.payload().unwrap()).unwrap();
+                self.records += 1;
+                let key = (avg.sensor_id, avg.window_start);
+                if let Some(prev) = self.got.get(&key) {
+                    assert_eq!(prev, &avg, "a repeated window must be an identical re-emission");
+                }
+                self.got.insert(key, avg);
+            }
+        }
+    }
+
+    /// Reads until every window of `want` arrived, then keeps reading `settle` longer for
+    /// late duplicates, and compares.
+    pub fn expect(&mut self, want: &BTreeMap<(u32, i64), WindowAverage>, within: Duration, settle: Duration) {
+        self.read_until(within, "every expected window", |got| want.keys().all(|k| got.contains_key(k)));
+        let until = Instant::now() + settle;
+        self.read_until(settle + Duration::from_secs(1), "settling", |_| Instant::now() >= until);
+        assert_same(&self.got, want);
+    }
+}
+
+// --- restored-records metric ------------------------------------------------------------
+
+static RESTORED: Mutex<BTreeMap<String, Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
+
+/// Records `kstreams_restored_records_total` per stream thread; ignores other metrics.
+struct RestoreRecorder;
+
+impl metrics::Recorder for RestoreRecorder {
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        if key.name() != "kstreams_restored_records_total" {
+            return metrics::Counter::noop();
+        }
+        let thread =
+            key.labels().find(|l| l.key() == "thread").map(|l| l.value().to_string()).unwrap_or_default();
+        let counter = RESTORED.lock().unwrap().entry(thread).or_default().clone();
+        metrics::Counter::from_arc(counter)
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+/// Installs the recorder (once per process).
+pub fn record_restores() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| metrics::set_global_recorder(RestoreRecorder).unwrap());
+}
+
+/// Changelog records restored by the stream threads of the instance with `client_id`.
+pub fn restored_by(client_id: &str) -> u64 {
+    let prefix = format!("{client_id}-StreamThread-");
+    RESTORED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(thread, _)| thread.starts_with(&prefix))
+        .map(|(_, n)| n.load(Ordering::SeqCst))
+        .sum()
+}
+
+// --- instances as child processes -------------------------------------------------------
+
+/// Set in a child process: `bootstrap|application id|client id|state dir|input|output`.
+pub const CHILD_ENV: &str = "KSTREAMS_BROKER_TEST_CHILD";
+/// Prefix of the status lines a child prints.
+const STATUS: &str = "KSTREAMS_CHILD_STATUS";
+
+/// The body of a child process: runs the keyed topology until its stdin closes, printing
+/// `KSTREAMS_CHILD_STATUS <state> <tasks>` whenever either changes.
+pub fn run_child(spec: &str) {
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [servers, app, client, dir, input, output] = parts[..] else { panic!("bad {CHILD_ENV}: {spec}") };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let settings = TemperatureSettings {
+        input_topic: input.to_string(),
+        output_topic: output.to_string(),
+        ..TemperatureSettings::default()
+    };
+    let mut streams =
+        KafkaStreams::new(Arc::new(keyed_topology(&settings)), config(servers, app, client, Path::new(dir)));
+    streams.start().unwrap();
+    let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let e = eof.clone();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+        e.store(true, Ordering::SeqCst);
+    });
+    let mut last = None;
+    while !eof.load(Ordering::SeqCst) {
+        let now = (streams.state(), streams.active_tasks().len());
+        if last != Some(now) {
+            println!("{STATUS} {} {}", now.0, now.1);
+            last = Some(now);
+        }
+        assert_ne!(now.0, State::Error, "{:?}", streams.error());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    streams.close_timeout(Duration::from_secs(30)).unwrap();
+}
+
+/// An instance running in a child process (this test binary re-executed in child mode);
+/// killed on drop.
+pub struct ChildInstance {
+    child: Child,
+    status: Arc<Mutex<(String, usize)>>,
+}
+
+impl ChildInstance {
+    /// Starts `entry_test` of this binary with [`CHILD_ENV`] set to `spec`.
+    pub fn spawn(entry_test: &str, spec: String) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([entry_test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, spec)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let status = Arc::new(Mutex::new((String::new(), 0)));
+        let out = child.stdout.take().unwrap();
+        let s = status.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix(STATUS) {
+                    let mut it = rest.split_whitespace();
+                    if let (Some(state), Some(Ok(tasks))) = (it.next(), it.next().map(str::parse)) {
+                        *s.lock().unwrap() = (state.to_string(), tasks);
+                    }
+                }
+            }
+        });
+        Self { child, status }
+    }
+
+    /// The last reported state and number of active tasks.
+    pub fn status(&self) -> (String, usize) {
+        self.status.lock().unwrap().clone()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Closes its stdin (it closes its instance and exits) and waits for it.
+    pub fn stop(&mut self, within: Duration) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "child exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "child did not stop within {within:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildInstance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `ok()` holds, panicking with `what` at the deadline.
+pub fn wait_until(within: Duration, what: impl Fn() -> String, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ok() {
+        assert!(Instant::now() < deadline, "not within {within:?}: {}", what());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

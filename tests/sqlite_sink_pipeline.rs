@@ -1,0 +1,135 @@
+//! Simulator → application → SQLite sink on librdkafka's embedded mock cluster: the
+//! simulator's readings (unkeyed and keyed) go through the temperature-average application,
+//! its output is stored with `kstreams::sink::SqliteSink` by the same writer `--db` runs, and
+//! every database row is checked against averages computed here from the readings.
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kstreams::prelude::*;
+use kstreams::runtime::{KafkaStreams, State, StreamsConfig};
+use kstreams::sink::{ResultKey, SqliteSink, WindowResult};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+#[path = "../examples/common/mod.rs"]
+mod common;
+use common::simulator::{Compression, Publish, ReadingProducer, Simulation};
+use common::{temperature_averages, Reading, TemperatureSettings};
+
+const T0: f64 = 1_764_115_200.0; // a minute boundary
+
+/// The averages of every window closed by stream time `closed_before_ms`, computed directly.
+fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(i64, i64), WindowResult> {
+    let mut acc: BTreeMap<(i64, i64), Vec<f64>> = BTreeMap::new();
+    for r in readings {
+        let start = r.event_time_ms().div_euclid(60_000) * 60_000;
+        acc.entry((i64::from(r.sensor_id), start)).or_default().push(r.temperatura);
+    }
+    acc.into_iter()
+        .filter(|((_, start), _)| start + 60_000 + 10_000 <= closed_before_ms)
+        .map(|((sensor, start), temps)| {
+            let row = WindowResult {
+                key: ResultKey::Int(sensor),
+                window_start: start,
+                window_end: start + 60_000,
+                avg: temps.iter().sum::<f64>() / temps.len() as f64,
+                count: temps.len() as u64,
+                min: temps.iter().copied().fold(f64::INFINITY, f64::min),
+                max: temps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            };
+            ((sensor, start), row)
+        })
+        .collect()
+}
+
+fn run_pipeline(keyed: bool, compression: Compression) {
+    let cluster = MockCluster::<DefaultProducerContext>::new(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    // One input partition keeps the readings in order (see tests/temperature_pipeline.rs).
+    cluster.create_topic("eventos_sensores", 1, 1).unwrap();
+    cluster.create_topic("sensor-averages", 3, 1).unwrap();
+
+    // 5 sensors, 50 readings/s at 6× speed: 1500 readings span 3 minutes of event time.
+    let sim = Simulation { sensors: 5, rate: 50, speedup: 6, epoch: T0 };
+    let mut readings: Vec<Reading> = (0..1500).map(|i| sim.reading(i)).collect();
+    // One reading per sensor ten minutes later closes every earlier window in every task.
+    let late = T0 + 13.0 * 60.0;
+    readings.extend((0..5).map(|s| Reading { sensor_id: s, temperatura: 0.0, timestamp: late }));
+    let want = expected(&readings, (late * 1000.0) as i64);
+    assert_eq!(want.len(), 5 * 3);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = StreamsConfig::builder("temperature-averages", servers.as_str())
+        .state_dir(dir.path().join("state"))
+        .commit_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let mut b = StreamsBuilder::new();
+    temperature_averages(&mut b, &TemperatureSettings::default());
+    let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
+    streams.start_with_topic_creator(&cluster).unwrap();
+    assert_eq!(
+        streams.wait_for_state(State::Running, Duration::from_secs(30)),
+        State::Running,
+        "{:?}",
+        streams.error()
+    );
+
+    let publish = Publish { servers: servers.clone(), topic: "eventos_sensores".into(), keyed, compression };
+    let producer = ReadingProducer::new(publish).unwrap();
+    for r in &readings {
+        producer.send(r).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let db = dir.path().join("results.sqlite");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stored = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (servers, db, stop, stored) = (servers.clone(), db.clone(), stop.clone(), stored.clone());
+        std::thread::spawn(move || {
+            let mut sink = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();
+            common::store::store_results(&servers, "sensor-averages", "db-sink", &mut sink, &stop, &stored)
+        })
+    };
+    let reader = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while reader.read_all().unwrap().len() < want.len() && Instant::now() < deadline && !writer.is_finished()
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap().unwrap();
+    streams.close().unwrap();
+
+    let rows = reader.read_all().unwrap();
+    let got: BTreeMap<(i64, i64), WindowResult> = rows
+        .iter()
+        .map(|r| match r.key {
+            ResultKey::Int(k) => ((k, r.window_start), r.clone()),
+            ResultKey::Text(ref t) => panic!("sensor ids are stored as integers, got {t:?}"),
+        })
+        .collect();
+    assert_eq!(rows.len(), got.len(), "one row per sensor and window");
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (k, w) in &want {
+        let g = &got[k];
+        assert_eq!((g.count, g.window_end), (w.count, w.window_end), "{k:?}");
+        assert!((g.avg - w.avg).abs() < 1e-9 && g.min == w.min && g.max == w.max, "{k:?}: {g:?} vs {w:?}");
+    }
+    assert!(stored.load(Ordering::Relaxed) >= want.len() as u64);
+}
+
+#[test]
+fn unkeyed_simulator_readings_end_up_as_exact_averages_in_sqlite() {
+    run_pipeline(false, Compression::None);
+}
+
+#[test]
+fn keyed_compressed_readings_give_the_same_rows() {
+    run_pipeline(true, Compression::Zstd);
+}
