@@ -16,10 +16,11 @@ struct Slot {
     size: usize,
 }
 
-/// Entries ordered by key (for range merges) and by last use (for eviction).
+/// Entries ordered by key (for range merges). Each entry remembers when it was last used;
+/// the use order is only computed when the cache is over budget, so a hit or a put costs one
+/// map operation and no allocation for bookkeeping.
 pub(crate) struct LruCache<K> {
     entries: BTreeMap<K, Slot>,
-    by_use: BTreeMap<u64, K>,
     tick: u64,
     bytes: usize,
     max_bytes: usize,
@@ -28,15 +29,13 @@ pub(crate) struct LruCache<K> {
 
 impl<K: Ord + Clone> LruCache<K> {
     pub fn new(max_bytes: usize, key_size: fn(&K) -> usize) -> Self {
-        Self { entries: BTreeMap::new(), by_use: BTreeMap::new(), tick: 0, bytes: 0, max_bytes, key_size }
+        Self { entries: BTreeMap::new(), tick: 0, bytes: 0, max_bytes, key_size }
     }
 
     /// The cached value of `key`, marking it used; `None` on a miss.
     pub fn get(&mut self, key: &K) -> Option<Cached> {
         let tick = self.next_tick();
         let slot = self.entries.get_mut(key)?;
-        self.by_use.remove(&slot.tick);
-        self.by_use.insert(tick, key.clone());
         slot.tick = tick;
         Some(slot.value.clone())
     }
@@ -45,24 +44,29 @@ impl<K: Ord + Clone> LruCache<K> {
     pub fn put_dirty(&mut self, key: K, value: Cached) {
         let tick = self.next_tick();
         let size = (self.key_size)(&key) + value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
-        self.by_use.insert(tick, key.clone());
         let slot = Slot { value, dirty: true, tick, size };
         self.bytes += size;
         if let Some(old) = self.entries.insert(key, slot) {
-            self.by_use.remove(&old.tick);
             self.bytes -= old.size;
         }
     }
 
-    /// Least recently used keys to evict so that the cache fits in `max_bytes`, oldest first.
+    /// Least recently used keys to evict, oldest first, once the cache exceeds `max_bytes`:
+    /// enough of them to bring it down to three quarters of the budget, so that the sort of
+    /// the use order is paid once per quarter of the cache rather than on every put.
     pub fn victims(&self) -> Vec<K> {
-        let mut excess = self.bytes.saturating_sub(self.max_bytes);
+        if self.bytes <= self.max_bytes {
+            return Vec::new();
+        }
+        let mut excess = self.bytes.saturating_sub(self.max_bytes / 4 * 3);
+        let mut by_use: Vec<(u64, &K, usize)> =
+            self.entries.iter().map(|(k, s)| (s.tick, k, s.size)).collect();
+        by_use.sort_unstable_by_key(|(tick, _, _)| *tick);
         let mut out = Vec::new();
-        for key in self.by_use.values() {
+        for (_, key, size) in by_use {
             if excess == 0 {
                 break;
             }
-            let size = self.entries.get(key).map_or(0, |s| s.size);
             excess = excess.saturating_sub(size);
             out.push(key.clone());
         }
@@ -98,7 +102,6 @@ impl<K: Ord + Clone> LruCache<K> {
 
     pub fn remove(&mut self, key: &K) {
         if let Some(slot) = self.entries.remove(key) {
-            self.by_use.remove(&slot.tick);
             self.bytes -= slot.size;
         }
     }
@@ -140,6 +143,7 @@ mod tests {
         assert!(cache.victims().is_empty());
         assert_eq!(cache.get(&b"a".to_vec()), Some(Some(b"1".to_vec())));
         cache.put_dirty(b"c".to_vec(), None);
-        assert_eq!(cache.victims(), vec![b"b".to_vec()]);
+        // Over budget: evict down to 3/4 of it, least recently used (b) first.
+        assert_eq!(cache.victims(), vec![b"b".to_vec(), b"a".to_vec()]);
     }
 }
