@@ -135,6 +135,15 @@ macro_rules! typed_state_store {
     };
 }
 
+/// Segment width of window and session stores: half the retention, but at least an hour.
+/// A RocksDB segment is a column family, and creating or dropping one costs milliseconds; with
+/// Kafka Streams' one-minute minimum, catching up on a backlog created and dropped a column
+/// family per minute of event time. Expired windows are still never returned (the stores
+/// filter by retention); they are only reclaimed in coarser steps.
+fn segment_interval(retention_ms: i64) -> i64 {
+    (retention_ms / 2).max(3_600_000)
+}
+
 /// A typed key-value store.
 pub struct KeyValueStore<K, V> {
     name: String,
@@ -405,7 +414,9 @@ impl<K: 'static, V: 'static> StoreBuilder for WindowStoreBuilder<K, V> {
         self.materialized.store_type == StoreType::RocksDb
     }
     fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
-        let options = WindowStoreOptions::new(self.retention_ms).retain_duplicates(self.duplicates);
+        let options = WindowStoreOptions::new(self.retention_ms)
+            .segment_interval_ms(segment_interval(self.retention_ms))
+            .retain_duplicates(self.duplicates);
         let base: Box<dyn WindowBytesStore> = match self.materialized.store_type {
             StoreType::InMemory => {
                 Box::new(MemoryWindowStore::new(&self.name, options).map_err(store_err(&self.name, "open"))?)
@@ -539,7 +550,7 @@ impl<K: 'static, V: 'static> StoreBuilder for SessionStoreBuilder<K, V> {
         self.materialized.store_type == StoreType::RocksDb
     }
     fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
-        let options = SessionStoreOptions::new(self.retention_ms);
+        let options = SessionStoreOptions::new(self.retention_ms).segment_interval_ms(segment_interval(self.retention_ms));
         let base: Box<dyn SessionBytesStore> = match self.materialized.store_type {
             StoreType::InMemory => {
                 Box::new(MemorySessionStore::new(&self.name, options).map_err(store_err(&self.name, "open"))?)
