@@ -535,11 +535,9 @@ impl StreamTask {
                         (s.node, Some(now))
                     }
                     Some(next) if next <= now => {
-                        let mut n = next;
-                        while n <= now {
-                            n = n.saturating_add(s.interval);
-                        }
-                        s.next = Some(n);
+                        // The first scheduled time after `now`, on the schedule's grid.
+                        let behind = now.saturating_sub(next) / s.interval;
+                        s.next = Some(next.saturating_add((behind + 1).saturating_mul(s.interval)));
                         (s.node, Some(now))
                     }
                     Some(_) => (s.node, None),

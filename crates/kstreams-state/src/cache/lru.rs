@@ -1,6 +1,7 @@
 //! A byte-bounded LRU map of cached values with dirty flags, ordered by key.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::ops::RangeBounds;
 
 /// Bytes charged per entry on top of its key and value.
@@ -16,20 +17,20 @@ struct Slot {
     size: usize,
 }
 
-/// Entries ordered by key (for range merges). Each entry remembers when it was last used;
-/// the use order is only computed when the cache is over budget, so a hit or a put costs one
-/// map operation and no allocation for bookkeeping.
+/// Entries in a hash map: a hit or a put is one hash lookup, with no key comparisons and no
+/// bookkeeping allocation. Each entry remembers when it was last used; the use order is only
+/// computed when the cache is over budget, and the key order only for range reads and flushes.
 pub(crate) struct LruCache<K> {
-    entries: BTreeMap<K, Slot>,
+    entries: HashMap<K, Slot>,
     tick: u64,
     bytes: usize,
     max_bytes: usize,
     key_size: fn(&K) -> usize,
 }
 
-impl<K: Ord + Clone> LruCache<K> {
+impl<K: Ord + Hash + Clone> LruCache<K> {
     pub fn new(max_bytes: usize, key_size: fn(&K) -> usize) -> Self {
-        Self { entries: BTreeMap::new(), tick: 0, bytes: 0, max_bytes, key_size }
+        Self { entries: HashMap::new(), tick: 0, bytes: 0, max_bytes, key_size }
     }
 
     /// The cached value of `key`, marking it used; `None` on a miss.
@@ -85,7 +86,10 @@ impl<K: Ord + Clone> LruCache<K> {
 
     /// Every dirty entry, in key order.
     pub fn dirty(&self) -> Vec<(K, Cached)> {
-        self.entries.iter().filter(|(_, s)| s.dirty).map(|(k, s)| (k.clone(), s.value.clone())).collect()
+        let mut out: Vec<(K, Cached)> =
+            self.entries.iter().filter(|(_, s)| s.dirty).map(|(k, s)| (k.clone(), s.value.clone())).collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// How many dirty entries hold a value (not a delete).
@@ -116,12 +120,17 @@ impl<K: Ord + Clone> LruCache<K> {
 
     /// Cached entries with keys in `range`, ascending.
     pub fn range<R: RangeBounds<K>>(&self, range: R) -> impl Iterator<Item = (&K, &Cached)> {
-        self.entries.range(range).map(|(k, s)| (k, &s.value))
+        let mut hits: Vec<(&K, &Cached)> =
+            self.entries.iter().filter(|(k, _)| range.contains(*k)).map(|(k, s)| (k, &s.value)).collect();
+        hits.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        hits.into_iter()
     }
 
     /// Every cached entry, ascending.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &Cached)> {
-        self.entries.iter().map(|(k, s)| (k, &s.value))
+        let mut all: Vec<(&K, &Cached)> = self.entries.iter().map(|(k, s)| (k, &s.value)).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
     }
 
     fn next_tick(&mut self) -> u64 {
