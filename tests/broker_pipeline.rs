@@ -20,8 +20,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kstreams::prelude::*;
-use kstreams::runtime::{State, StreamsConfig};
+use kstreams::runtime::{ProcessingGuarantee, State, StreamsConfig};
 use kstreams_broker_harness::{unique_name, TestBroker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
@@ -31,7 +30,7 @@ mod broker_support;
 mod common;
 
 use broker_support::*;
-use common::{temperature_averages, TemperatureSettings};
+use common::TemperatureSettings;
 
 /// Serializes the tests of this binary.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -114,13 +113,9 @@ fn unkeyed_input_through_the_repartition_topic_gives_the_same_averages() {
     let input = readings(4);
     let want = expected(&input, closing_time_ms(4));
 
-    let mut b = StreamsBuilder::new();
-    temperature_averages(&mut b, &s.settings);
-    let mut streams = start(b.build().unwrap(), s.config("unkeyed", s.dir.path()));
+    let mut streams = start(Variant::Unkeyed.topology(&s.settings), s.config("unkeyed", s.dir.path()));
     assert_eq!(streams.active_tasks().len(), 2 * PARTITIONS as usize, "3 upstream + 3 downstream tasks");
-    // No key, as the seed's producer; each sensor on the partition its key is repartitioned
-    // to, so every downstream task receives its sensors from one upstream task, in order.
-    s.produce(&input, Placement::UnkeyedOnPartition(partition_of_sensor), Duration::ZERO);
+    s.produce(&input, Variant::Unkeyed.placement(), Duration::ZERO);
     let mut out = s.reader();
     out.expect(&want, Duration::from_secs(60), Duration::from_millis(500));
     assert_eq!(out.records, want.len());
@@ -199,22 +194,33 @@ fn child_instance_entry_point() {
 
 #[test]
 fn three_instances_share_the_partitions_and_survive_a_sigkill() {
+    crash_scenario("three", Variant::Keyed, ProcessingGuarantee::AtLeastOnce);
+}
+
+/// The example's topology itself (repartition topic) survives a SIGKILL only under
+/// exactly-once: under at-least-once, the upstream task's uncommitted records are re-sent to
+/// the repartition topic after the crash and counted again downstream.
+#[test]
+#[ignore = "needs transactions (exactly_once_v2), which Nisshi lacks; run with KSTREAMS_TEST_BOOTSTRAP=<kafka> -- --ignored"]
+fn three_instances_with_a_repartition_topic_survive_a_sigkill_exactly_once() {
+    crash_scenario("three-eos", Variant::Unkeyed, ProcessingGuarantee::ExactlyOnceV2);
+}
+
+/// Three instances (child processes) split the partitions; one is killed with SIGKILL while
+/// readings arrive; the other two take over, restore its state from the changelogs, and the
+/// output equals the expected averages (a window seen twice is an identical re-emission).
+fn crash_scenario(app: &str, variant: Variant, guarantee: ProcessingGuarantee) {
     let _serial = serial();
     let started = Instant::now();
-    let s = Setup::new("three");
+    let s = Setup::new(app);
     let input = readings(4);
     let want = expected(&input, closing_time_ms(4));
+    let tasks_per_instance = if variant == Variant::Keyed { 1 } else { 2 };
     let mut children: Vec<ChildInstance> = (1..=3)
         .map(|i| {
             let dir = s.dir.path().join(format!("instance-{i}"));
-            let spec = format!(
-                "{}|{}|instance-{i}|{}|{}|{}",
-                s.servers(),
-                s.app,
-                dir.display(),
-                s.settings.input_topic,
-                s.settings.output_topic
-            );
+            let client = format!("instance-{i}");
+            let spec = child_spec(s.servers(), &s.app, &client, &dir, &s.settings, variant, guarantee);
             ChildInstance::spawn("child_instance_entry_point", spec)
         })
         .collect();
@@ -222,28 +228,34 @@ fn three_instances_share_the_partitions_and_survive_a_sigkill() {
     let statuses = |c: &[ChildInstance]| c.iter().map(ChildInstance::status).collect::<Vec<_>>();
     wait_until(
         Duration::from_secs(60),
-        || format!("one task each: {:?}", statuses(&children)),
-        || children.iter().all(|c| c.status() == (running.clone(), 1)),
+        || format!("{tasks_per_instance} task(s) each: {:?}", statuses(&children)),
+        || {
+            let now = statuses(&children);
+            assert!(now.iter().all(|c| c.state != "ERROR"), "an instance failed: {now:?}");
+            now.iter().all(|c| c.state == running && c.tasks == tasks_per_instance)
+        },
     );
 
     // Readings arrive over ~5 s; an instance is killed once the first windows are out.
     let producer = {
         let (servers, topic, input) =
             (s.servers().to_string(), s.settings.input_topic.clone(), input.clone());
-        std::thread::spawn(move || {
-            produce(&servers, &topic, &input, Placement::Keyed, Duration::from_millis(100))
-        })
+        let placement = variant.placement();
+        std::thread::spawn(move || produce(&servers, &topic, &input, placement, Duration::from_millis(100)))
     };
     let mut out = s.reader();
     out.read_until(Duration::from_secs(60), "minute 0", has_window(0));
     children[0].kill();
     let killed_at = Instant::now();
+    let all_tasks = tasks_per_instance * 3;
     wait_until(
         Duration::from_secs(60),
         || format!("the survivors take over: {:?}", statuses(&children[1..])),
-        || children[1..].iter().map(|c| c.status().1).sum::<usize>() == PARTITIONS as usize,
+        || children[1..].iter().map(|c| c.status().tasks).sum::<usize>() == all_tasks,
     );
     let takeover = killed_at.elapsed();
+    let restored: u64 = children[1..].iter().map(|c| c.status().restored).sum();
+    assert!(restored > 0, "the survivors restored the killed instance's state from its changelog");
     producer.join().unwrap();
     out.expect(&want, Duration::from_secs(90), Duration::from_secs(1));
     assert!(out.records >= want.len());
@@ -251,7 +263,7 @@ fn three_instances_share_the_partitions_and_survive_a_sigkill() {
         c.stop(Duration::from_secs(30));
     }
     eprintln!(
-        "three instances: takeover after {takeover:?}, {} records for {} windows; {:?}",
+        "{app}: takeover after {takeover:?} ({restored} changelog records restored), {} records for {} windows; {:?}",
         out.records,
         want.len(),
         started.elapsed()
@@ -277,8 +289,15 @@ fn the_application_rides_through_a_broker_restart() {
     s.produce(first, Placement::Keyed, Duration::ZERO);
     let mut out = s.reader();
     out.read_until(Duration::from_secs(60), "minute 0", has_window(0));
+    // The rest arrives while the broker restarts: the producer and the application retry.
+    let producer = {
+        let (servers, topic, rest) = (s.servers().to_string(), s.settings.input_topic.clone(), rest.to_vec());
+        std::thread::spawn(move || {
+            produce(&servers, &topic, &rest, Placement::Keyed, Duration::from_millis(50))
+        })
+    };
     s.broker.restart().unwrap_or_else(|e| panic!("{e}"));
-    s.produce(rest, Placement::Keyed, Duration::ZERO);
+    producer.join().unwrap();
     out.expect(&want, Duration::from_secs(120), Duration::from_secs(1));
     assert_ne!(streams.state(), State::Error, "{:?}", streams.error());
     streams.close().unwrap();

@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use kstreams::prelude::*;
-use kstreams::runtime::{ClientKind, KafkaStreams, State, StreamsConfig};
+use kstreams::runtime::{ClientKind, KafkaStreams, ProcessingGuarantee, State, StreamsConfig};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::Message;
 
-use crate::common::{Reading, TemperatureSettings, WindowAverage};
+use crate::common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
 pub const SENSORS: u32 = 6;
 pub const T0: f64 = 1_764_115_200.0; // a minute boundary
@@ -120,12 +120,57 @@ pub fn keyed_topology(s: &TemperatureSettings) -> Topology {
     b.build().unwrap()
 }
 
+/// Which form of the topology runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// [`keyed_topology`]: input keyed by sensor, no repartition topic.
+    Keyed,
+    /// The example's topology: unkeyed input, `select_key` and a repartition topic.
+    Unkeyed,
+}
+
+impl Variant {
+    pub fn topology(self, s: &TemperatureSettings) -> Topology {
+        match self {
+            Variant::Keyed => keyed_topology(s),
+            Variant::Unkeyed => {
+                let mut b = StreamsBuilder::new();
+                temperature_averages(&mut b, s);
+                b.build().unwrap()
+            }
+        }
+    }
+
+    /// How its input is produced.
+    pub fn placement(self) -> Placement {
+        match self {
+            Variant::Keyed => Placement::Keyed,
+            // No key, as the seed's producer; each sensor on the partition its key is
+            // repartitioned to, so every downstream task receives its sensors from one
+            // upstream task, in order.
+            Variant::Unkeyed => Placement::UnkeyedOnPartition(partition_of_sensor),
+        }
+    }
+}
+
+/// Config of one at-least-once instance, see [`config_with`].
+pub fn config(servers: &str, app: &str, client: &str, state_dir: &Path) -> StreamsConfig {
+    config_with(servers, app, client, state_dir, ProcessingGuarantee::AtLeastOnce)
+}
+
 /// Config of one instance: commits every 200 ms, and a 6 s session timeout so the group
 /// notices a killed member quickly.
-pub fn config(servers: &str, app: &str, client: &str, state_dir: &Path) -> StreamsConfig {
+pub fn config_with(
+    servers: &str,
+    app: &str,
+    client: &str,
+    state_dir: &Path,
+    guarantee: ProcessingGuarantee,
+) -> StreamsConfig {
     StreamsConfig::builder(app, servers)
         .client_id(client)
         .state_dir(state_dir)
+        .processing_guarantee(guarantee)
         .commit_interval(Duration::from_millis(200))
         .client_setting(ClientKind::Consumer, "session.timeout.ms", "6000")
         .client_setting(ClientKind::Consumer, "heartbeat.interval.ms", "500")
@@ -235,6 +280,7 @@ impl OutputReader {
             .set("bootstrap.servers", servers)
             .set("group.id", kstreams_broker_harness::unique_name("pipeline-test-reader"))
             .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
@@ -326,16 +372,40 @@ pub fn restored_by(client_id: &str) -> u64 {
 
 // --- instances as child processes -------------------------------------------------------
 
-/// Set in a child process: `bootstrap|application id|client id|state dir|input|output`.
+/// Set in a child process:
+/// `bootstrap|application id|client id|state dir|input|output|keyed or unkeyed|guarantee`.
 pub const CHILD_ENV: &str = "KSTREAMS_BROKER_TEST_CHILD";
 /// Prefix of the status lines a child prints.
 const STATUS: &str = "KSTREAMS_CHILD_STATUS";
 
-/// The body of a child process: runs the keyed topology until its stdin closes, printing
-/// `KSTREAMS_CHILD_STATUS <state> <tasks>` whenever either changes.
+/// The spec of a child running `variant` under `guarantee`.
+pub fn child_spec(
+    servers: &str,
+    app: &str,
+    client: &str,
+    dir: &Path,
+    s: &TemperatureSettings,
+    variant: Variant,
+    guarantee: ProcessingGuarantee,
+) -> String {
+    let variant = if variant == Variant::Keyed { "keyed" } else { "unkeyed" };
+    let (input, output) = (&s.input_topic, &s.output_topic);
+    format!("{servers}|{app}|{client}|{}|{input}|{output}|{variant}|{guarantee}", dir.display())
+}
+
+/// The body of a child process: runs the topology until its stdin closes, printing
+/// `KSTREAMS_CHILD_STATUS <state> <tasks> <restored records>` whenever one changes.
 pub fn run_child(spec: &str) {
     let parts: Vec<&str> = spec.split('|').collect();
-    let [servers, app, client, dir, input, output] = parts[..] else { panic!("bad {CHILD_ENV}: {spec}") };
+    let [servers, app, client, dir, input, output, variant, guarantee] = parts[..] else {
+        panic!("bad {CHILD_ENV}: {spec}")
+    };
+    let variant = if variant == "keyed" { Variant::Keyed } else { Variant::Unkeyed };
+    let guarantee = match guarantee {
+        "exactly_once_v2" => ProcessingGuarantee::ExactlyOnceV2,
+        _ => ProcessingGuarantee::AtLeastOnce,
+    };
+    record_restores();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -347,8 +417,8 @@ pub fn run_child(spec: &str) {
         output_topic: output.to_string(),
         ..TemperatureSettings::default()
     };
-    let mut streams =
-        KafkaStreams::new(Arc::new(keyed_topology(&settings)), config(servers, app, client, Path::new(dir)));
+    let config = config_with(servers, app, client, Path::new(dir), guarantee);
+    let mut streams = KafkaStreams::new(Arc::new(variant.topology(&settings)), config);
     streams.start().unwrap();
     let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let e = eof.clone();
@@ -359,9 +429,9 @@ pub fn run_child(spec: &str) {
     });
     let mut last = None;
     while !eof.load(Ordering::SeqCst) {
-        let now = (streams.state(), streams.active_tasks().len());
+        let now = (streams.state(), streams.active_tasks().len(), restored_by(client));
         if last != Some(now) {
-            println!("{STATUS} {} {}", now.0, now.1);
+            println!("{STATUS} {} {} {}", now.0, now.1, now.2);
             last = Some(now);
         }
         assert_ne!(now.0, State::Error, "{:?}", streams.error());
@@ -374,7 +444,15 @@ pub fn run_child(spec: &str) {
 /// killed on drop.
 pub struct ChildInstance {
     child: Child,
-    status: Arc<Mutex<(String, usize)>>,
+    status: Arc<Mutex<ChildStatus>>,
+}
+
+/// What a child reported last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChildStatus {
+    pub state: String,
+    pub tasks: usize,
+    pub restored: u64,
 }
 
 impl ChildInstance {
@@ -388,15 +466,17 @@ impl ChildInstance {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let status = Arc::new(Mutex::new((String::new(), 0)));
+        let status = Arc::new(Mutex::new(ChildStatus::default()));
         let out = child.stdout.take().unwrap();
         let s = status.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix(STATUS) {
                     let mut it = rest.split_whitespace();
-                    if let (Some(state), Some(Ok(tasks))) = (it.next(), it.next().map(str::parse)) {
-                        *s.lock().unwrap() = (state.to_string(), tasks);
+                    if let (Some(state), Some(Ok(tasks)), Some(Ok(restored))) =
+                        (it.next(), it.next().map(str::parse), it.next().map(str::parse))
+                    {
+                        *s.lock().unwrap() = ChildStatus { state: state.to_string(), tasks, restored };
                     }
                 }
             }
@@ -404,8 +484,8 @@ impl ChildInstance {
         Self { child, status }
     }
 
-    /// The last reported state and number of active tasks.
-    pub fn status(&self) -> (String, usize) {
+    /// The last reported state, number of active tasks and restored records.
+    pub fn status(&self) -> ChildStatus {
         self.status.lock().unwrap().clone()
     }
 

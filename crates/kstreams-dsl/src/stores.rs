@@ -550,7 +550,8 @@ impl<K: 'static, V: 'static> StoreBuilder for SessionStoreBuilder<K, V> {
         self.materialized.store_type == StoreType::RocksDb
     }
     fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
-        let options = SessionStoreOptions::new(self.retention_ms).segment_interval_ms(segment_interval(self.retention_ms));
+        let options = SessionStoreOptions::new(self.retention_ms)
+            .segment_interval_ms(segment_interval(self.retention_ms));
         let base: Box<dyn SessionBytesStore> = match self.materialized.store_type {
             StoreType::InMemory => {
                 Box::new(MemorySessionStore::new(&self.name, options).map_err(store_err(&self.name, "open"))?)

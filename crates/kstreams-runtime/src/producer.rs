@@ -237,19 +237,18 @@ impl RecordProducer {
     }
 }
 
-/// Classifies a transactional failure: fencing (another producer with our id, or a fatal
-/// producer error) is [`RuntimeError::Fenced`].
+/// Classifies a transactional failure: fencing (another producer with our id) is
+/// [`RuntimeError::Fenced`]. Other fatal errors are not: a broker without transactions
+/// answers `init` with a fatal `TransactionalIdAuthorizationFailed`, which must not read as
+/// "fenced by a newer producer".
 fn txn_error(operation: &'static str, transactional_id: &str, e: KafkaError) -> RuntimeError {
     let fenced = match &e {
-        KafkaError::Transaction(rd) => {
-            rd.is_fatal()
-                || matches!(
-                    rd.code(),
-                    RDKafkaErrorCode::Fenced
-                        | RDKafkaErrorCode::ProducerFenced
-                        | RDKafkaErrorCode::InvalidProducerEpoch
-                )
-        }
+        KafkaError::Transaction(rd) => matches!(
+            rd.code(),
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        ),
         _ => false,
     };
     if fenced {
