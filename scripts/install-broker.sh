@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Kafka-protocol broker the integration tests run against, Nisshi (the renamed
 # Tansu), at the pinned version, when `nisshi` (on PATH or in cargo's bin directory) is missing
-# or another version. It builds from crates.io: about 20 minutes on 2 cores, once per machine.
+# or another version. It builds from source with cargo: about 20 minutes on 2 cores, once per machine.
 # `--ignore-rust-version`: its declared rust-version is newer than what it needs.
 set -euo pipefail
 VERSION=0.8.1

@@ -1,6 +1,6 @@
 //! Dev-only test harness: gives an integration-test binary its own Kafka-protocol broker.
 //!
-//! [`TestBroker::start`] runs [Nisshi](https://crates.io/crates/nisshi) (the pinned
+//! [`TestBroker::start`] runs Nisshi (the `nisshi` crate, the pinned
 //! [`NISSHI_VERSION`], installed by `scripts/install-broker.sh`) on a free port of 127.0.0.1,
 //! waits until it answers metadata requests, creates topics through rdkafka's `AdminClient`
 //! and kills the broker when dropped, also when the test panics. Nothing in kstreams depends
