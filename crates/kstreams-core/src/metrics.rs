@@ -17,7 +17,8 @@ pub struct TaskMetrics {
     pub dead_lettered: u64,
     /// Records dropped because their timestamp was negative.
     pub invalid_timestamps: u64,
-    /// Records dropped by joins or aggregations because their key or value was missing.
+    /// Records dropped by joins or aggregations because their key or value was missing, and
+    /// repartitioned records dropped as duplicates of an upstream replay.
     pub dropped_records: u64,
     /// Punctuations run.
     pub punctuations: u64,

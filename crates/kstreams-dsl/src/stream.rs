@@ -3,16 +3,19 @@
 use std::sync::Arc;
 
 use kstreams_core::processor::Processor;
-use kstreams_core::serde::Serde;
+use kstreams_core::serde::{BytesSerde, Serde};
 use kstreams_core::topology::{NodeId, RepartitionTopic, TopicRef};
 use kstreams_core::StreamsError;
 
 use crate::builder::Graph;
 use crate::grouped::KGroupedStream;
+use crate::options::Materialized;
 use crate::options::{Grouped, Produced, Repartitioned};
+use crate::processors::dedup::{DropDuplicates, PositionSerde, StampSource};
 use crate::processors::stateless::{
     Filter, FlatMapP, FlatMapValuesP, MapP, MapValuesP, PassThrough, PeekP, SelectKeyP, SplitP,
 };
+use crate::stores::KvStoreBuilder;
 
 /// A branch predicate of [`KStream::split`].
 pub type Predicate<K, V> = Box<dyn Fn(&K, &V) -> bool + Send + Sync>;
@@ -243,13 +246,36 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let parent = self.node;
         let (ks2, vs2) = (ks.clone(), vs.clone());
         let topic2 = topic.clone();
+        // Every record written to the topic names the input record it came from, so the
+        // downstream task can drop what an upstream replay re-sends (see `processors::dedup`).
+        let stamp_name = format!("{name}-repartition-stamp");
         self.graph.with(|t| {
             t.add_repartition_topic(RepartitionTopic { topic: topic2.clone(), partitions });
-            t.add_sink(sink_name, topic2, &[parent], ks2, vs2)
+            let stamp = t.add_processor::<_, K, V, K, V>(stamp_name, &[parent], StampSource::new)?;
+            t.add_sink(sink_name, topic2, &[stamp], ks2, vs2)
         });
-        let node = self
+        let source = self
             .graph
             .with(|t| t.add_source(source_name, vec![topic], ks.clone(), vs.clone(), None))
+            .unwrap_or(NodeId(usize::MAX));
+        let dedup_name = format!("{name}-repartition-dedup");
+        let store_name = dedup_name.clone();
+        let node = self
+            .graph
+            .with(|t| {
+                let n = t.add_processor::<_, K, V, K, V>(dedup_name, &[source], move || {
+                    DropDuplicates::new(store_name.clone())
+                })?;
+                // Logged, so it is restored to the same commit point as the task's other stores.
+                let store = KvStoreBuilder::new(
+                    &format!("{name}-repartition-dedup"),
+                    &Materialized::default(),
+                    Arc::new(BytesSerde),
+                    Arc::new(PositionSerde),
+                );
+                t.add_store(Arc::new(store), &[n])?;
+                Ok(n)
+            })
             .unwrap_or(NodeId(usize::MAX));
         self.child(node, Some(ks), Some(vs), false)
     }

@@ -89,16 +89,22 @@ Topologies:
     Source: KSTREAM-SOURCE-0000000000 (topics: [in])
       --> KSTREAM-MAP-0000000001
     Processor: KSTREAM-MAP-0000000001 (stores: [])
-      --> rekey-repartition-sink
+      --> rekey-repartition-stamp
       <-- KSTREAM-SOURCE-0000000000
-    Sink: rekey-repartition-sink (topic: <application.id>-rekey-repartition)
+    Processor: rekey-repartition-stamp (stores: [])
+      --> rekey-repartition-sink
       <-- KSTREAM-MAP-0000000001
+    Sink: rekey-repartition-sink (topic: <application.id>-rekey-repartition)
+      <-- rekey-repartition-stamp
    Sub-topology: 1
     Source: rekey-repartition-source (topics: [<application.id>-rekey-repartition])
+      --> rekey-repartition-dedup
+    Processor: rekey-repartition-dedup (stores: [rekey-repartition-dedup])
       --> KSTREAM-AGGREGATE-0000000002
+      <-- rekey-repartition-source
     Processor: KSTREAM-AGGREGATE-0000000002 (stores: [counts])
       --> KTABLE-TOSTREAM-0000000003
-      <-- rekey-repartition-source
+      <-- rekey-repartition-dedup
     Processor: KTABLE-TOSTREAM-0000000003 (stores: [])
       --> KSTREAM-SINK-0000000004
       <-- KSTREAM-AGGREGATE-0000000002
@@ -112,7 +118,13 @@ Topologies:
     assert!(mermaid.contains("subgraph sub1") && mermaid.contains("s_counts[(\"counts\")]"), "{mermaid}");
     let dot = desc.to_dot();
     assert!(dot.contains("subgraph cluster_0") && dot.contains("\"store:counts\" [shape=cylinder]"), "{dot}");
-    assert_eq!(topology.changelog_topics("app"), vec![(s("counts"), s("app-counts-changelog"))]);
+    assert_eq!(
+        topology.changelog_topics("app"),
+        vec![
+            (s("counts"), s("app-counts-changelog")),
+            (s("rekey-repartition-dedup"), s("app-rekey-repartition-dedup-changelog"))
+        ]
+    );
 }
 
 /// Emits how many records it saw every 1 s of wall-clock time.

@@ -2,6 +2,7 @@
 //! topology; tasks instantiate them.
 
 pub(crate) mod aggregate;
+pub(crate) mod dedup;
 pub(crate) mod join_global;
 pub(crate) mod join_stream;
 pub(crate) mod join_table;
