@@ -16,7 +16,8 @@
 //! `--db FILE` also stores every result in a SQLite file through `kstreams::sink` (read from
 //! the output topic, so the database gets exactly what Kafka got, upserted by sensor and
 //! window); `--metrics-addr 127.0.0.1:PORT` serves the runtime's metrics for Prometheus at
-//! `/metrics`.
+//! `/metrics` and interactive queries of this instance's windows at
+//! `/sensors/<id>/latest` and `/sensors/<id>/windows?from=<ms>&to=<ms>` (JSON).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use kstreams::http::{install_prometheus_recorder, metrics_handler, HttpServer};
 use kstreams::prelude::*;
 use kstreams::runtime::{KafkaStreams, ProcessingGuarantee, State, StreamsConfig};
 use kstreams::sink::SqliteSink;
+use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
@@ -94,8 +96,9 @@ struct Args {
     /// per sensor and window, upserted so replays never duplicate rows).
     #[arg(long, value_name = "FILE")]
     db: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://ADDR/metrics; ADDR must be 127.0.0.1:PORT (or
-    /// another loopback address).
+    /// Serve Prometheus metrics at http://ADDR/metrics and interactive queries at
+    /// http://ADDR/sensors/ID/latest and http://ADDR/sensors/ID/windows?from=MS&to=MS (JSON);
+    /// ADDR must be 127.0.0.1:PORT (or another loopback address).
     #[arg(long, value_name = "ADDR", value_parser = loopback_addr)]
     metrics_addr: Option<SocketAddr>,
 }
@@ -140,20 +143,27 @@ fn main() -> anyhow::Result<()> {
     let topology = Arc::new(b.build()?);
     println!("{}", topology.describe());
     // Installed before the runtime starts, so every metric it records is rendered.
-    let _metrics = match args.metrics_addr {
-        Some(addr) => {
-            let handle = install_prometheus_recorder()?;
-            let server = HttpServer::start(addr, metrics_handler(handle)).context("--metrics-addr")?;
-            println!("metrics at http://{}/metrics", server.local_addr());
-            Some(server)
-        }
-        None => None,
-    };
+    let metrics = args.metrics_addr.map(|_| install_prometheus_recorder()).transpose()?;
 
     match args.bootstrap_servers.clone() {
-        Some(servers) => run_on_cluster(&args, &servers, topology, guarantee),
-        None => run_embedded(&args, topology, guarantee),
+        Some(servers) => run_on_cluster(&args, &servers, topology, guarantee, metrics),
+        None => run_embedded(&args, topology, guarantee, metrics),
     }
+}
+
+/// With `--metrics-addr`, serves `/metrics` and the interactive queries of `streams`.
+fn start_http(
+    args: &Args,
+    metrics: Option<PrometheusHandle>,
+    streams: &KafkaStreams,
+) -> anyhow::Result<Option<HttpServer>> {
+    let (Some(addr), Some(handle)) = (args.metrics_addr, metrics) else { return Ok(None) };
+    let window_ms = i64::try_from(args.window.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let handler = common::queries::queries_handler(streams.queries(), window_ms, metrics_handler(handle));
+    let server = HttpServer::start(addr, handler).context("--metrics-addr")?;
+    let at = server.local_addr();
+    println!("metrics at http://{at}/metrics, queries at http://{at}/sensors/<id>/latest and /sensors/<id>/windows");
+    Ok(Some(server))
 }
 
 fn config(
@@ -175,9 +185,11 @@ fn run_on_cluster(
     servers: &str,
     topology: Arc<Topology>,
     guarantee: ProcessingGuarantee,
+    metrics: Option<PrometheusHandle>,
 ) -> anyhow::Result<()> {
     let dir = args.state_dir.clone().unwrap_or_else(|| PathBuf::from("state"));
     let mut streams = KafkaStreams::new(topology, config(args, servers, dir, guarantee)?);
+    let _http = start_http(args, metrics, &streams)?;
     streams.set_state_listener(|new, old| tracing::info!("state {old:?} -> {new:?}"));
     streams.start()?;
     let stop = ctrl_c_flag()?;
@@ -248,7 +260,12 @@ fn ctrl_c_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn run_embedded(args: &Args, topology: Arc<Topology>, guarantee: ProcessingGuarantee) -> anyhow::Result<()> {
+fn run_embedded(
+    args: &Args,
+    topology: Arc<Topology>,
+    guarantee: ProcessingGuarantee,
+    metrics: Option<PrometheusHandle>,
+) -> anyhow::Result<()> {
     let cluster = MockCluster::<DefaultProducerContext>::new(1).context("starting the embedded cluster")?;
     let servers = cluster.bootstrap_servers();
     cluster.create_topic(&args.input_topic, args.partitions, 1).context("creating the input topic")?;
@@ -258,6 +275,7 @@ fn run_embedded(args: &Args, topology: Arc<Topology>, guarantee: ProcessingGuara
     let tmp = tempfile::tempdir()?;
     let dir = args.state_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let mut streams = KafkaStreams::new(topology, config(args, &servers, dir, guarantee)?);
+    let _http = start_http(args, metrics, &streams)?;
     streams.start_with_topic_creator(&cluster)?;
 
     let stop = ctrl_c_flag()?;

@@ -4,6 +4,7 @@
 // Each example and test uses a part of this module.
 #![allow(dead_code)]
 
+pub mod queries;
 pub mod simulator;
 pub mod store;
 pub mod viewer;
