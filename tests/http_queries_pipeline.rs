@@ -165,6 +165,8 @@ fn metrics_and_window_queries_are_served_over_http() {
         "kstreams_records_produced_total",
         "kstreams_rebalances_total",
         "kstreams_active_tasks",
+        "kstreams_commit_latency_seconds",
+        "kstreams_store_entries",
     ] {
         assert!(metrics.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{metrics}");
     }

@@ -614,6 +614,19 @@ impl StreamTask {
         v
     }
 
+    /// `(store, approximate number of entries)` for each store of the task, by name (stores
+    /// that cannot tell report 0).
+    pub fn store_sizes(&self) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = self
+            .shared
+            .stores
+            .iter()
+            .map(|(name, s)| (name.clone(), s.erased().borrow().approximate_entries()))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Closes processors and stores. Flush first if the state must be kept.
     pub fn close(mut self) -> Result<()> {
         let mut order: Vec<usize> = self.lifecycles.keys().copied().collect();

@@ -48,11 +48,16 @@ pub(crate) fn commit_tasks(
     }
     let started = Instant::now();
 
-    // 1. Flush the stores; send what they (and punctuations) produced.
+    // 1. Flush the stores; send what they (and punctuations) produced. Report store sizes.
     for task in tasks.iter_mut() {
         task.flush()?;
         for record in task.drain_output() {
             producer.send(&record)?;
+        }
+        let id = task.task.id().to_string();
+        for (store, entries) in task.task.store_sizes() {
+            metrics::gauge!("kstreams_store_entries", "task" => id.clone(), "store" => store)
+                .set(entries as f64);
         }
     }
 
