@@ -1,5 +1,6 @@
-//! Simulator → application → SQLite sink on librdkafka's embedded mock cluster: the
-//! simulator's readings (unkeyed and keyed) go through the temperature-average application,
+//! Simulator → application → SQLite sink, on librdkafka's embedded mock cluster and on a real
+//! broker (Nisshi, or the cluster named by `KSTREAMS_TEST_BOOTSTRAP`): the simulator's
+//! readings (unkeyed and keyed) go through the temperature-average application,
 //! its output is stored with `kstreams::sink::SqliteSink` by the same writer `--db` runs, and
 //! every database row is checked against averages computed here from the readings.
 #![allow(clippy::unwrap_used)] // tests may unwrap
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use kstreams::prelude::*;
 use kstreams::runtime::{KafkaStreams, State, StreamsConfig};
 use kstreams::sink::{ResultKey, SqliteSink, WindowResult};
+use kstreams_broker_harness::TestBroker;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
@@ -46,12 +48,51 @@ fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(i64, i64),
         .collect()
 }
 
+/// Where the pipeline runs.
+enum Cluster {
+    Embedded(MockCluster<'static, DefaultProducerContext>),
+    Broker(TestBroker),
+}
+
+impl Cluster {
+    fn servers(&self) -> String {
+        match self {
+            Cluster::Embedded(c) => c.bootstrap_servers(),
+            Cluster::Broker(b) => b.bootstrap().to_string(),
+        }
+    }
+
+    fn create_topic(&self, name: &str, partitions: i32) {
+        match self {
+            Cluster::Embedded(c) => c.create_topic(name, partitions, 1).unwrap(),
+            Cluster::Broker(b) => b.create_topic(name, partitions).unwrap(),
+        }
+    }
+
+    fn start(&self, streams: &mut KafkaStreams) {
+        match self {
+            Cluster::Embedded(c) => streams.start_with_topic_creator(c).unwrap(),
+            Cluster::Broker(_) => streams.start().unwrap(),
+        }
+    }
+}
+
 fn run_pipeline(keyed: bool, compression: Compression) {
-    let cluster = MockCluster::<DefaultProducerContext>::new(1).unwrap();
-    let servers = cluster.bootstrap_servers();
+    run_on(Cluster::Embedded(MockCluster::<DefaultProducerContext>::new(1).unwrap()), keyed, compression);
+}
+
+fn run_on(cluster: Cluster, keyed: bool, compression: Compression) {
+    let servers = cluster.servers();
+    // Unique names, so the test also runs on a long-lived external cluster.
+    let run = kstreams_broker_harness::unique_name("sqlite");
+    let settings = TemperatureSettings {
+        input_topic: format!("eventos_sensores-{run}"),
+        output_topic: format!("sensor-averages-{run}"),
+        ..TemperatureSettings::default()
+    };
     // One input partition keeps the readings in order (see tests/temperature_pipeline.rs).
-    cluster.create_topic("eventos_sensores", 1, 1).unwrap();
-    cluster.create_topic("sensor-averages", 3, 1).unwrap();
+    cluster.create_topic(&settings.input_topic, 1);
+    cluster.create_topic(&settings.output_topic, 3);
 
     // 5 sensors, 50 readings/s at 6× speed: 1500 readings span 3 minutes of event time.
     let sim = Simulation { sensors: 5, rate: 50, speedup: 6, epoch: T0 };
@@ -63,15 +104,15 @@ fn run_pipeline(keyed: bool, compression: Compression) {
     assert_eq!(want.len(), 5 * 3);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = StreamsConfig::builder("temperature-averages", servers.as_str())
+    let config = StreamsConfig::builder(format!("temperature-averages-{run}"), servers.as_str())
         .state_dir(dir.path().join("state"))
         .commit_interval(Duration::from_millis(200))
         .build()
         .unwrap();
     let mut b = StreamsBuilder::new();
-    temperature_averages(&mut b, &TemperatureSettings::default());
+    temperature_averages(&mut b, &settings);
     let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
-    streams.start_with_topic_creator(&cluster).unwrap();
+    cluster.start(&mut streams);
     assert_eq!(
         streams.wait_for_state(State::Running, Duration::from_secs(30)),
         State::Running,
@@ -79,7 +120,8 @@ fn run_pipeline(keyed: bool, compression: Compression) {
         streams.error()
     );
 
-    let publish = Publish { servers: servers.clone(), topic: "eventos_sensores".into(), keyed, compression };
+    let publish =
+        Publish { servers: servers.clone(), topic: settings.input_topic.clone(), keyed, compression };
     let producer = ReadingProducer::new(publish).unwrap();
     for r in &readings {
         producer.send(r).unwrap();
@@ -91,9 +133,10 @@ fn run_pipeline(keyed: bool, compression: Compression) {
     let stored = Arc::new(AtomicU64::new(0));
     let writer = {
         let (servers, db, stop, stored) = (servers.clone(), db.clone(), stop.clone(), stored.clone());
+        let (output, group) = (settings.output_topic.clone(), format!("db-sink-{run}"));
         std::thread::spawn(move || {
             let mut sink = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();
-            common::store::store_results(&servers, "sensor-averages", "db-sink", &mut sink, &stop, &stored)
+            common::store::store_results(&servers, &output, &group, &mut sink, &stop, &stored)
         })
     };
     let reader = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();
@@ -132,4 +175,9 @@ fn unkeyed_simulator_readings_end_up_as_exact_averages_in_sqlite() {
 #[test]
 fn keyed_compressed_readings_give_the_same_rows() {
     run_pipeline(true, Compression::Zstd);
+}
+
+#[test]
+fn on_a_real_broker_every_database_row_equals_the_computed_average() {
+    run_on(Cluster::Broker(TestBroker::start().unwrap()), false, Compression::Lz4);
 }
