@@ -52,6 +52,9 @@ pub struct WindowAverage {
     pub max: f64,
 }
 
+/// How long closed windows stay in the store for interactive queries.
+pub const QUERYABLE_FOR: Duration = Duration::from_secs(3600);
+
 /// Settings of the topology.
 #[derive(Debug, Clone)]
 pub struct TemperatureSettings {
@@ -94,7 +97,9 @@ pub fn temperature_averages(b: &mut StreamsBuilder, s: &TemperatureSettings) {
     .windowed_by(TumblingWindows::of(s.window).grace(s.grace))
     .aggregate(
         StatsOf::of(|r: &Reading| r.temperatura),
-        Materialized::as_("temperature-stats").with_store_type(s.store),
+        // Closed windows stay queryable (`/sensors/<id>/windows`) for an hour; closing and
+        // late-dropping still follow the grace period, not this retention.
+        Materialized::as_("temperature-stats").with_store_type(s.store).with_retention(QUERYABLE_FOR),
     )
     .suppress(Suppressed::until_window_closes())
     .to_stream()

@@ -7,7 +7,7 @@
 //!   (both optional) as a JSON array, ascending by start.
 //!
 //! Open windows are included (their current aggregate); windows leave the store once they
-//! are older than its retention (window size + grace). An instance answers for the sensors of
+//! are older than its retention (`QUERYABLE_FOR`, one hour). An instance answers for the sensors of
 //! its own tasks only: another instance's sensor gets 404 saying so (ask every instance).
 
 use std::sync::Arc;
