@@ -28,6 +28,8 @@ use rdkafka::Message;
 mod broker_support;
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "expected/mod.rs"]
+mod expected;
 
 use broker_support::*;
 use common::TemperatureSettings;

@@ -17,6 +17,8 @@ use rdkafka::producer::DefaultProducerContext;
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "expected/mod.rs"]
+mod expected;
 use common::queries::queries_handler;
 use common::simulator::{Compression, Publish, ReadingProducer, Simulation};
 use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
@@ -36,27 +38,8 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// Every window of every sensor (open ones included), computed directly from the readings.
 fn expected(readings: &[Reading]) -> BTreeMap<(u32, i64), WindowAverage> {
-    let mut acc: BTreeMap<(u32, i64), Vec<f64>> = BTreeMap::new();
-    for r in readings {
-        let start = r.event_time_ms().div_euclid(60_000) * 60_000;
-        acc.entry((r.sensor_id, start)).or_default().push(r.temperatura);
-    }
-    acc.into_iter()
-        .map(|((sensor, start), t)| {
-            let w = WindowAverage {
-                sensor_id: sensor,
-                window_start: start,
-                window_end: start + 60_000,
-                avg: t.iter().sum::<f64>() / t.len() as f64,
-                count: t.len() as u64,
-                min: t.iter().copied().fold(f64::INFINITY, f64::min),
-                max: t.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            };
-            ((sensor, start), w)
-        })
-        .collect()
+    expected::window_averages(readings, None)
 }
 
 fn assert_close(g: &WindowAverage, w: &WindowAverage) {

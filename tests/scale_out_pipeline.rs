@@ -21,6 +21,8 @@ use rdkafka::Message;
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "expected/mod.rs"]
+mod expected;
 use common::queries::STATS_STORE;
 use common::simulator::{Compression, Publish, ReadingProducer};
 use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
@@ -53,27 +55,8 @@ fn closers() -> Vec<Reading> {
     (0..SENSORS).map(|s| Reading { sensor_id: s, temperatura: 0.0, timestamp: at }).collect()
 }
 
-/// One result per sensor and minute of [`readings`], computed directly.
 fn expected(readings: &[Reading]) -> BTreeMap<(u32, i64), WindowAverage> {
-    let mut acc: BTreeMap<(u32, i64), Vec<f64>> = BTreeMap::new();
-    for r in readings {
-        let start = r.event_time_ms().div_euclid(60_000) * 60_000;
-        acc.entry((r.sensor_id, start)).or_default().push(r.temperatura);
-    }
-    acc.into_iter()
-        .map(|((sensor, start), t)| {
-            let w = WindowAverage {
-                sensor_id: sensor,
-                window_start: start,
-                window_end: start + 60_000,
-                avg: t.iter().sum::<f64>() / t.len() as f64,
-                count: t.len() as u64,
-                min: t.iter().copied().fold(f64::INFINITY, f64::min),
-                max: t.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            };
-            ((sensor, start), w)
-        })
-        .collect()
+    expected::window_averages(readings, None)
 }
 
 fn assert_same(

@@ -18,6 +18,8 @@ use rdkafka::Message;
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "expected/mod.rs"]
+mod expected;
 use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
 const SENSORS: u32 = 6;
@@ -50,26 +52,7 @@ fn readings(minutes: u32) -> Vec<Reading> {
 
 /// What the pipeline must output: one result per sensor and closed minute.
 fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(u32, i64), WindowAverage> {
-    let mut acc: BTreeMap<(u32, i64), Vec<f64>> = BTreeMap::new();
-    for r in readings {
-        let start = r.event_time_ms().div_euclid(60_000) * 60_000;
-        acc.entry((r.sensor_id, start)).or_default().push(r.temperatura);
-    }
-    acc.into_iter()
-        .filter(|((_, start), _)| start + 60_000 + 10_000 <= closed_before_ms)
-        .map(|((sensor, start), temps)| {
-            let avg = WindowAverage {
-                sensor_id: sensor,
-                window_start: start,
-                window_end: start + 60_000,
-                avg: temps.iter().sum::<f64>() / temps.len() as f64,
-                count: temps.len() as u64,
-                min: temps.iter().copied().fold(f64::INFINITY, f64::min),
-                max: temps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            };
-            ((sensor, start), avg)
-        })
-        .collect()
+    expected::window_averages(readings, Some(closed_before_ms))
 }
 
 fn assert_same(got: &BTreeMap<(u32, i64), WindowAverage>, want: &BTreeMap<(u32, i64), WindowAverage>) {

@@ -53,28 +53,8 @@ pub fn closing_time_ms(minutes: u32) -> i64 {
     (T0 as i64 + i64::from(minutes + 10) * 60) * 1000
 }
 
-/// One result per sensor and window closed (end + 10 s grace) by `closed_before_ms`.
 pub fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(u32, i64), WindowAverage> {
-    let mut acc: BTreeMap<(u32, i64), Vec<f64>> = BTreeMap::new();
-    for r in readings {
-        let start = r.event_time_ms().div_euclid(60_000) * 60_000;
-        acc.entry((r.sensor_id, start)).or_default().push(r.temperatura);
-    }
-    acc.into_iter()
-        .filter(|((_, start), _)| start + 60_000 + 10_000 <= closed_before_ms)
-        .map(|((sensor, start), temps)| {
-            let avg = WindowAverage {
-                sensor_id: sensor,
-                window_start: start,
-                window_end: start + 60_000,
-                avg: temps.iter().sum::<f64>() / temps.len() as f64,
-                count: temps.len() as u64,
-                min: temps.iter().copied().fold(f64::INFINITY, f64::min),
-                max: temps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            };
-            ((sensor, start), avg)
-        })
-        .collect()
+    crate::expected::window_averages(readings, Some(closed_before_ms))
 }
 
 pub fn assert_same(got: &BTreeMap<(u32, i64), WindowAverage>, want: &BTreeMap<(u32, i64), WindowAverage>) {
