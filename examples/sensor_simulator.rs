@@ -60,12 +60,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn")),
-        )
-        .init();
+    common::init_tracing();
     let args = Args::parse();
     let sim = Simulation {
         sensors: args.sensors.max(1),

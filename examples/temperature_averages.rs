@@ -117,12 +117,7 @@ fn loopback_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn")),
-        )
-        .init();
+    common::init_tracing();
     let args = Args::parse();
     let guarantee = match args.processing_guarantee.as_str() {
         "at_least_once" => ProcessingGuarantee::AtLeastOnce,

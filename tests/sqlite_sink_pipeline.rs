@@ -19,31 +19,28 @@ use rdkafka::producer::DefaultProducerContext;
 
 #[path = "../examples/common/mod.rs"]
 mod common;
+#[path = "expected/mod.rs"]
+mod expected;
 use common::simulator::{Compression, Publish, ReadingProducer, Simulation};
 use common::{temperature_averages, Reading, TemperatureSettings};
 
 const T0: f64 = 1_764_115_200.0; // a minute boundary
 
-/// The averages of every window closed by stream time `closed_before_ms`, computed directly.
+/// The averages of every window closed by stream time `closed_before_ms`, as database rows.
 fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(i64, i64), WindowResult> {
-    let mut acc: BTreeMap<(i64, i64), Vec<f64>> = BTreeMap::new();
-    for r in readings {
-        let start = r.event_time_ms().div_euclid(60_000) * 60_000;
-        acc.entry((i64::from(r.sensor_id), start)).or_default().push(r.temperatura);
-    }
-    acc.into_iter()
-        .filter(|((_, start), _)| start + 60_000 + 10_000 <= closed_before_ms)
-        .map(|((sensor, start), temps)| {
+    expected::window_averages(readings, Some(closed_before_ms))
+        .into_values()
+        .map(|w| {
             let row = WindowResult {
-                key: ResultKey::Int(sensor),
-                window_start: start,
-                window_end: start + 60_000,
-                avg: temps.iter().sum::<f64>() / temps.len() as f64,
-                count: temps.len() as u64,
-                min: temps.iter().copied().fold(f64::INFINITY, f64::min),
-                max: temps.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                key: ResultKey::Int(i64::from(w.sensor_id)),
+                window_start: w.window_start,
+                window_end: w.window_end,
+                avg: w.avg,
+                count: w.count,
+                min: w.min,
+                max: w.max,
             };
-            ((sensor, start), row)
+            ((i64::from(w.sensor_id), w.window_start), row)
         })
         .collect()
 }

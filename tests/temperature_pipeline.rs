@@ -22,33 +22,7 @@ mod common;
 mod expected;
 use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
-const SENSORS: u32 = 6;
-const T0: f64 = 1_764_115_200.0; // a minute boundary
-
-/// Readings for `minutes` minutes, one per sensor every 5 s, in event-time order, as the
-/// seed's producer would send them; then one reading per sensor 10 minutes later, which
-/// closes every earlier window in every downstream task.
-fn readings(minutes: u32) -> Vec<Reading> {
-    let mut out = Vec::new();
-    for step in 0..minutes * 12 {
-        for sensor in 0..SENSORS {
-            let temp = 15.0 + f64::from(sensor) + f64::from((step * 7 + sensor * 3) % 11) / 4.0;
-            out.push(Reading {
-                sensor_id: sensor,
-                temperatura: temp,
-                timestamp: T0 + f64::from(step) * 5.0 + 0.25,
-            });
-        }
-    }
-    for sensor in 0..SENSORS {
-        out.push(Reading {
-            sensor_id: sensor,
-            temperatura: 0.0,
-            timestamp: T0 + f64::from(minutes + 10) * 60.0,
-        });
-    }
-    out
-}
+use expected::{readings, SENSORS, T0};
 
 /// What the pipeline must output: one result per sensor and closed minute.
 fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(u32, i64), WindowAverage> {

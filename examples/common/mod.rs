@@ -52,6 +52,16 @@ pub struct WindowAverage {
     pub max: f64,
 }
 
+/// Logs through `tracing` at `info` (librdkafka at `warn`) unless `RUST_LOG` says otherwise.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,librdkafka=warn")),
+        )
+        .init();
+}
+
 /// How long closed windows stay in the store for interactive queries.
 pub const QUERYABLE_FOR: Duration = Duration::from_secs(3600);
 

@@ -20,33 +20,8 @@ use rdkafka::Message;
 
 use crate::common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
-pub const SENSORS: u32 = 6;
-pub const T0: f64 = 1_764_115_200.0; // a minute boundary
+pub use crate::expected::{readings, SENSORS, T0};
 pub const PARTITIONS: i32 = 3;
-
-/// Readings for `minutes` minutes, one per sensor every 5 s, in event-time order; then one
-/// reading per sensor 10 minutes later, which closes every earlier window.
-pub fn readings(minutes: u32) -> Vec<Reading> {
-    let mut out = Vec::new();
-    for step in 0..minutes * 12 {
-        for sensor in 0..SENSORS {
-            let temp = 15.0 + f64::from(sensor) + f64::from((step * 7 + sensor * 3) % 11) / 4.0;
-            out.push(Reading {
-                sensor_id: sensor,
-                temperatura: temp,
-                timestamp: T0 + f64::from(step) * 5.0 + 0.25,
-            });
-        }
-    }
-    for sensor in 0..SENSORS {
-        out.push(Reading {
-            sensor_id: sensor,
-            temperatura: 0.0,
-            timestamp: T0 + f64::from(minutes + 10) * 60.0,
-        });
-    }
-    out
-}
 
 /// Event time (ms) of the closing readings of [`readings`]`(minutes)`.
 pub fn closing_time_ms(minutes: u32) -> i64 {

@@ -1,9 +1,40 @@
-//! The answer the temperature pipeline must give, computed directly from the readings (one
-//! function shared by the root integration tests, so they all check against the same rule).
+//! Readings the root integration tests feed the temperature pipeline, and the answer it must
+//! give, computed directly from the readings (shared, so every test checks the same rule).
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::BTreeMap;
 
 use crate::common::{Reading, WindowAverage};
+
+/// Sensors in [`readings`].
+pub const SENSORS: u32 = 6;
+/// Event time of the first reading (s): a minute boundary.
+pub const T0: f64 = 1_764_115_200.0;
+
+/// Readings for `minutes` minutes, one per sensor every 5 s, in event-time order, as the
+/// seed's producer would send them; then one reading per sensor 10 minutes later, which
+/// closes every earlier window in every downstream task.
+pub fn readings(minutes: u32) -> Vec<Reading> {
+    let mut out = Vec::new();
+    for step in 0..minutes * 12 {
+        for sensor in 0..SENSORS {
+            let temp = 15.0 + f64::from(sensor) + f64::from((step * 7 + sensor * 3) % 11) / 4.0;
+            out.push(Reading {
+                sensor_id: sensor,
+                temperatura: temp,
+                timestamp: T0 + f64::from(step) * 5.0 + 0.25,
+            });
+        }
+    }
+    for sensor in 0..SENSORS {
+        out.push(Reading {
+            sensor_id: sensor,
+            temperatura: 0.0,
+            timestamp: T0 + f64::from(minutes + 10) * 60.0,
+        });
+    }
+    out
+}
 
 /// Count, mean, min and max of each sensor's readings per one-minute window, keyed by
 /// `(sensor, window start)`. With `closed_before_ms`, only windows that stream time
