@@ -47,7 +47,22 @@ impl SqliteSink {
         let path = path.as_ref();
         let open_err = |source| SinkError::Open { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Switching to WAL can fail with SQLITE_BUSY without consulting the busy handler when
+        // another connection opens the same new file at the same moment: retry it ourselves.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(open_err(e)),
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
         Self::with_connection(conn, path, table, key_column)
     }
@@ -180,6 +195,23 @@ mod tests {
             count,
             min: avg - 1.0,
             max: avg + 1.5,
+        }
+    }
+
+    #[test]
+    fn connections_opening_one_new_file_at_once_wait_for_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.sqlite");
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    SqliteSink::open(&path, "sensor_averages", "sensor_id").map(|_| ())
+                })
+            })
+            .collect();
+        for o in openers {
+            o.join().unwrap().unwrap();
         }
     }
 
