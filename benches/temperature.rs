@@ -3,12 +3,17 @@
 //! same run: decoding the same JSON readings and nothing else. Compare the ratios, not the
 //! absolute figures: these machines are shared.
 //!
+//! The `repartition-*` cases run the example's shape (unkeyed input re-keyed by sensor
+//! through a repartition topic) with watermarks on and off, to measure what following and
+//! publishing watermarks costs.
+//!
 //! `cargo bench --bench temperature`
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use kstreams::core::watermark::EventTimeConfig;
 use kstreams::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 use serde::{Deserialize, Serialize};
@@ -54,9 +59,35 @@ fn topology(store: StoreType) -> Topology {
     b.build().expect("valid topology")
 }
 
+/// The example's shape: unkeyed readings re-keyed by sensor through a repartition topic.
+fn repartition_topology() -> Topology {
+    let mut b = StreamsBuilder::new();
+    b.stream(
+        "eventos_sensores",
+        Consumed::with(StringSerde, JsonSerde::<Reading>::new())
+            .with_timestamp_extractor(|_, r, _| (r.timestamp * 1000.0) as i64),
+    )
+    .filter(|_, r| r.temperatura.is_finite())
+    .select_key(|_, r| r.sensor_id)
+    .group_by_key(Grouped::with(U32Serde, JsonSerde::<Reading>::new()).named("by-sensor"))
+    .windowed_by(TumblingWindows::of(Duration::from_secs(60)).grace(Duration::from_secs(10)))
+    .aggregate(
+        Mean::of(|r: &Reading| r.temperatura),
+        Materialized::as_("avg").with_store_type(StoreType::InMemory),
+    )
+    .suppress(Suppressed::until_window_closes())
+    .to_stream()
+    .to("sensor-averages", Produced::with(WindowedSerde::of(U32Serde), JsonSerde::new()));
+    b.build().expect("valid topology")
+}
+
 fn run(input: &[(Vec<u8>, Vec<u8>)], store: StoreType) -> usize {
-    let config = DriverConfig { commit_every: 10_000, ..DriverConfig::default() };
-    let driver = TopologyTestDriver::with_config(topology(store), config).expect("driver");
+    run_topology(input, topology(store), DriverConfig::default())
+}
+
+fn run_topology(input: &[(Vec<u8>, Vec<u8>)], topology: Topology, config: DriverConfig) -> usize {
+    let config = DriverConfig { commit_every: 10_000, ..config };
+    let driver = TopologyTestDriver::with_config(topology, config).expect("driver");
     for (k, v) in input {
         let ts = 0;
         driver
@@ -85,6 +116,22 @@ fn bench(c: &mut Criterion) {
     group.bench_function("driver-rocksdb-cached", |b| {
         b.iter_batched(|| (), |_| run(&input, StoreType::RocksDb), BatchSize::PerIteration)
     });
+    for watermarks in [false, true] {
+        let name = if watermarks { "repartition-watermarks-on" } else { "repartition-watermarks-off" };
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || (),
+                |_| {
+                    let config = DriverConfig {
+                        event_time: EventTimeConfig { watermarks, ..EventTimeConfig::default() },
+                        ..DriverConfig::default()
+                    };
+                    run_topology(&input, repartition_topology(), config)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     group.finish();
 }
 

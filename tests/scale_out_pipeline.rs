@@ -84,6 +84,11 @@ fn start(
     let config = StreamsConfig::builder(app, cluster.bootstrap_servers().as_str())
         .state_dir(dir)
         .commit_interval(Duration::from_millis(200))
+        // The mock cluster answers a follower's SyncGroup that arrives after the leader's with
+        // INVALID_REQUEST; the follower rejoins, and the mock then waits (session timeout -
+        // 1 s) before it elects a leader again. A short session keeps that wait at 5 s.
+        .set("consumer.session.timeout.ms", "6000")
+        .set("consumer.heartbeat.interval.ms", "500")
         .build()
         .unwrap();
     let settings =

@@ -1,7 +1,7 @@
 //! Support of the real-broker pipeline tests: the readings and the averages they must produce,
 //! a keyed variant of the example topology, a producer and an output reader with deadlines, a
 //! metrics recorder counting restored changelog records, and instances run as child processes.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

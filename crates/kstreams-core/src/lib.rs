@@ -16,6 +16,7 @@ pub mod store;
 pub mod store_settings;
 pub mod task;
 pub mod topology;
+pub mod watermark;
 pub mod window;
 
 pub use error::{Result, SerdeError, StreamsError};

@@ -99,6 +99,9 @@ pub struct StoreContext<'a> {
     pub resources: &'a mut TaskResources,
     /// Memory settings from the application's configuration (cache size, RocksDB).
     pub settings: &'a crate::store_settings::StoreSettings,
+    /// The task's stream time, kept current by the task: window and session stores expire
+    /// their segments by it (see `kstreams_state::StreamClock`).
+    pub stream_time: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Builds a store for each task that needs it. Shared by all tasks, hence `Send + Sync`.

@@ -18,6 +18,7 @@ use crate::processor::{BuildContext, ErasedInput, NodeLifecycle, NodeMeta, Punct
 use crate::record::{Origin, OutputRecord, RawRecord};
 use crate::store::{changelog_topic, BuiltStore, StoreContext, TaskResources};
 use crate::topology::Topology;
+use crate::watermark::{EventTimeConfig, WatermarkInputs, WatermarkOutputs, WATERMARK_HEADER};
 
 /// A task's identity: `<sub-topology>_<partition>`, as in Kafka Streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,6 +95,12 @@ pub struct TaskConfig {
     pub global_stores: GlobalStores,
     /// Memory settings handed to the store builders (defaults: each store's own).
     pub store_settings: crate::store_settings::StoreSettings,
+    /// Watermark settings (see [`crate::watermark`]).
+    pub event_time: EventTimeConfig,
+    /// Partition counts of the topics the topology reads and writes, by resolved name. Tasks
+    /// need those of repartition topics and of their writers' inputs to publish and follow
+    /// watermarks; a topic missing here gets no watermarks.
+    pub topic_partitions: HashMap<String, i32>,
 }
 
 impl TaskConfig {
@@ -157,7 +164,14 @@ struct Schedule {
 pub struct TaskShared {
     task_id: TaskId,
     application_id: Rc<str>,
+    /// Highest timestamp seen.
+    observed: i64,
+    /// Minimum watermark of the active upstream tasks (`None`: unbounded).
+    bound: Option<i64>,
+    /// `max(previous, min(observed, bound))`: what windows close on.
     stream_time: i64,
+    /// `stream_time`, shared with the task's stores.
+    clock: Arc<std::sync::atomic::AtomicI64>,
     wall_clock: i64,
     stores: HashMap<String, BuiltStore>,
     collector: SharedCollector,
@@ -180,9 +194,16 @@ impl TaskShared {
         &self.application_id
     }
 
-    /// Highest record timestamp seen so far (`i64::MIN` before the first record).
+    /// The task's stream time: the highest record timestamp seen so far, held back (when
+    /// the task reads repartition topics) to the slowest active upstream task's watermark
+    /// (`i64::MIN` before the first record). Windows close and records are late by this time.
     pub fn stream_time(&self) -> i64 {
         self.stream_time
+    }
+
+    /// The highest record timestamp seen so far, whatever the watermarks say.
+    pub fn observed_time(&self) -> i64 {
+        self.observed
     }
 
     /// The wall-clock time the task was last given.
@@ -190,10 +211,31 @@ impl TaskShared {
         self.wall_clock
     }
 
-    /// Advances stream time to `timestamp` if it is later.
+    /// Notes a record timestamp; stream time advances to it if it is later and no upstream
+    /// watermark holds it back.
     pub fn observe_timestamp(&mut self, timestamp: i64) {
-        if timestamp > self.stream_time {
-            self.stream_time = timestamp;
+        if timestamp > self.observed {
+            self.observed = timestamp;
+            let t = match self.bound {
+                None => timestamp,
+                Some(b) => timestamp.min(b),
+            };
+            if t > self.stream_time {
+                self.stream_time = t;
+                self.clock.store(t, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn set_bound(&mut self, bound: Option<i64>) {
+        self.bound = bound;
+        let t = match bound {
+            None => self.observed,
+            Some(b) => self.observed.min(b),
+        };
+        if t > self.stream_time {
+            self.stream_time = t;
+            self.clock.store(t, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -328,8 +370,9 @@ impl TaskShared {
     }
 }
 
-/// A source topic's shared name and the source node reading it.
-type SourceEntry = (Rc<str>, Rc<RefCell<dyn RawInput>>);
+/// A source topic's shared name, the source node reading it, and whether it carries
+/// watermarks.
+type SourceEntry = (Rc<str>, Rc<RefCell<dyn RawInput>>, bool);
 
 /// One running instance of a sub-topology.
 pub struct StreamTask {
@@ -341,6 +384,8 @@ pub struct StreamTask {
     changelogs: Vec<(String, String)>,
     changelog_headers: Rc<RefCell<crate::record::Headers>>,
     next_stream_punctuation: i64,
+    watermarks_in: WatermarkInputs,
+    watermarks_out: WatermarkOutputs,
 }
 
 impl StreamTask {
@@ -360,6 +405,7 @@ impl StreamTask {
         let mut stores = HashMap::new();
         let mut changelogs = Vec::new();
         let changelog_headers: Rc<RefCell<crate::record::Headers>> = Rc::default();
+        let clock = Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
         for name in &sub.stores {
             let builder = topology
                 .stores()
@@ -381,6 +427,7 @@ impl StreamTask {
                 ),
                 resources: &mut resources,
                 settings: &config.store_settings,
+                stream_time: clock.clone(),
             };
             stores.insert(name.clone(), builder.build(ctx)?);
         }
@@ -414,7 +461,7 @@ impl StreamTask {
                 if let crate::topology::NodeKind::Source { topics } = &def.kind {
                     for t in topics {
                         let name = t.resolve(&config.application_id);
-                        sources.insert(name.clone(), (Rc::from(name.as_str()), raw.clone()));
+                        sources.insert(name.clone(), (Rc::from(name.as_str()), raw.clone(), false));
                     }
                 }
             }
@@ -423,10 +470,20 @@ impl StreamTask {
             }
         }
 
+        let (watermarks_in, watermarks_out) = watermark_topics(topology, &sub, config);
+        tracing::debug!(task = %id, follows = ?watermarks_in.topic_names(), publishes = ?watermarks_out.topics,
+            "watermarks");
+        for (topic, (_, _, watermarked)) in sources.iter_mut() {
+            *watermarked = watermarks_in.tracks(topic);
+        }
         let shared = TaskShared {
             task_id: id,
             application_id: app,
+            observed: i64::MIN,
+            // Upstream tasks not heard from yet hold stream time back from the start.
+            bound: watermarks_in.bound(),
             stream_time: i64::MIN,
+            clock,
             wall_clock: 0,
             stores,
             collector,
@@ -446,6 +503,8 @@ impl StreamTask {
             changelogs,
             changelog_headers,
             next_stream_punctuation: i64::MAX,
+            watermarks_in,
+            watermarks_out,
         };
         let mut order: Vec<usize> = task.lifecycles.keys().copied().collect();
         order.sort_unstable();
@@ -491,21 +550,103 @@ impl StreamTask {
         &self.changelogs
     }
 
-    /// Processes one record read from `raw.topic`.
+    /// Processes one record read from `raw.topic`. A watermark control record (see
+    /// [`crate::watermark`]) updates the task's view of its upstream tasks and reaches no node.
     pub fn process(&mut self, raw: &RawRecord) -> Result<()> {
-        let (topic, source) = self.sources.get(raw.topic.as_str()).ok_or_else(|| {
+        let (topic, source, watermarked) = self.sources.get(raw.topic.as_str()).ok_or_else(|| {
             StreamsError::Topology(format!("task {} does not read topic `{}`", self.id(), raw.topic))
         })?;
+        if *watermarked {
+            if let Some(writer) = raw.headers.last(WATERMARK_HEADER) {
+                return self.on_watermark(raw, writer);
+            }
+        }
         let source = source.clone();
         self.shared.origin =
             Some(Origin { topic: topic.clone(), partition: raw.partition, offset: raw.offset });
         self.shared.metrics.records_processed += 1;
+        if !self.watermarks_out.is_empty() {
+            self.watermarks_out.last_data_at = Some(self.shared.wall_clock);
+        }
         source.borrow_mut().process_raw(raw, &mut self.shared)?;
         self.shared.origin = None;
         if self.shared.stream_time >= self.next_stream_punctuation || self.has_unstarted_stream_schedules() {
             self.punctuate(PunctuationType::StreamTime, self.shared.stream_time)?;
         }
         Ok(())
+    }
+
+    fn on_watermark(&mut self, raw: &RawRecord, writer: &[u8]) -> Result<()> {
+        let writer = std::str::from_utf8(writer).ok().and_then(|w| w.parse::<i32>().ok());
+        let value = raw.value.as_deref().and_then(crate::watermark::decode);
+        let (Some(writer), Some((watermark, idle))) = (writer, value) else {
+            self.shared.metrics.dropped_records += 1;
+            tracing::warn!(
+                task = %self.id(), topic = %raw.topic, partition = raw.partition, offset = raw.offset,
+                "skipping a malformed watermark record"
+            );
+            return Ok(());
+        };
+        self.watermarks_in.observe(&raw.topic, writer, watermark, idle);
+        let r = self.refresh_stream_time().map(|_| ());
+        tracing::trace!(task = %self.id(), writer, watermark, idle, bound = ?self.shared.bound,
+            observed = self.shared.observed, stream_time = self.shared.stream_time, "watermark");
+        r
+    }
+
+    /// Re-reads the upstream watermarks; runs stream-time punctuations if stream time moved.
+    fn refresh_stream_time(&mut self) -> Result<bool> {
+        let before = self.shared.stream_time;
+        let bound = self.watermarks_in.bound();
+        self.shared.set_bound(bound);
+        if self.shared.stream_time > before
+            && (self.shared.stream_time >= self.next_stream_punctuation
+                || self.has_unstarted_stream_schedules())
+        {
+            return self.punctuate(PunctuationType::StreamTime, self.shared.stream_time);
+        }
+        Ok(false)
+    }
+
+    /// Writes this task's watermark to every partition of the repartition topics it writes,
+    /// if it changed (or as a periodic heartbeat). The runtime calls this at each commit and
+    /// every `watermark.interval.ms`; the test driver at each of its commits. Returns whether
+    /// anything was written.
+    pub fn publish_watermarks(&mut self) -> bool {
+        let Some((watermark, idle)) =
+            self.watermarks_out.due(self.shared.stream_time, self.shared.wall_clock)
+        else {
+            return false;
+        };
+        let value = crate::watermark::encode(watermark, idle);
+        let writer = self.shared.task_id.partition.to_string();
+        let mut collector = self.shared.collector.borrow_mut();
+        for (topic, partitions) in &self.watermarks_out.topics {
+            for p in 0..*partitions {
+                let mut headers = crate::record::Headers::new();
+                headers.add(WATERMARK_HEADER, writer.as_bytes());
+                collector.send(OutputRecord {
+                    topic: topic.clone(),
+                    partition: Some(p),
+                    key: None,
+                    value: Some(value.clone()),
+                    timestamp: watermark.max(0),
+                    headers,
+                });
+            }
+        }
+        true
+    }
+
+    /// Tells the task whether the runtime paused its input (a paused task does not call
+    /// itself idle in its watermarks).
+    pub fn set_paused(&mut self, paused: bool) {
+        self.watermarks_out.paused = paused;
+    }
+
+    /// Whether the task writes watermarks (it writes a repartition topic).
+    pub fn publishes_watermarks(&self) -> bool {
+        !self.watermarks_out.is_empty()
     }
 
     fn has_unstarted_stream_schedules(&self) -> bool {
@@ -592,9 +733,14 @@ impl StreamTask {
         *self.changelog_headers.borrow_mut() = headers;
     }
 
-    /// The task's stream time.
+    /// The task's stream time (see [`TaskShared::stream_time`]).
     pub fn stream_time(&self) -> i64 {
         self.shared.stream_time
+    }
+
+    /// The highest record timestamp the task has seen.
+    pub fn observed_time(&self) -> i64 {
+        self.shared.observed
     }
 
     /// The task's counters.
@@ -643,4 +789,39 @@ impl StreamTask {
         self.resources.clear();
         Ok(())
     }
+}
+
+/// The repartition topics `sub` follows watermarks of (with their number of upstream tasks)
+/// and those it publishes to (with their partition counts).
+fn watermark_topics(
+    topology: &Topology,
+    sub: &crate::topology::SubTopology,
+    config: &TaskConfig,
+) -> (WatermarkInputs, WatermarkOutputs) {
+    let et = &config.event_time;
+    if !et.watermarks {
+        return (WatermarkInputs::default(), WatermarkOutputs::default());
+    }
+    let app = &config.application_id;
+    let repartitions: Vec<String> =
+        topology.repartition_topics().iter().map(|r| r.topic.resolve(app)).collect();
+    let partitions = |t: &str| config.topic_partitions.get(t).copied();
+    let subs = topology.subtopologies();
+    let inputs =
+        sub.source_topics.iter().map(|t| t.resolve(app)).filter(|t| repartitions.contains(t)).filter_map(
+            |t| {
+                // The upstream tasks: one per partition of the writing sub-topology's inputs.
+                let writer = subs.iter().find(|s| s.sink_topics.iter().any(|w| w.resolve(app) == t))?;
+                let n = writer.source_topics.iter().filter_map(|w| partitions(&w.resolve(app))).max()?;
+                Some((t, n))
+            },
+        );
+    let outputs = sub
+        .sink_topics
+        .iter()
+        .map(|t| t.resolve(app))
+        .filter(|t| repartitions.contains(t))
+        .filter_map(|t| partitions(&t).map(|n| (t, n)))
+        .collect();
+    (WatermarkInputs::new(inputs), WatermarkOutputs::new(outputs, et.idle_ms))
 }

@@ -16,7 +16,7 @@ use kstreams_state::{
     ChangeLoggingKeyValueStore, ChangeLoggingSessionStore, ChangeLoggingWindowStore, CollectingSink,
     KeyValueBytesStore, MemoryKeyValueStore, MemorySessionStore, MemoryWindowStore, RocksConfig,
     RocksDbTaskDb, RocksKeyValueStore, RocksSessionStore, RocksWindowStore, SessionBytesStore,
-    SessionStoreOptions, StoreError, WindowBytesStore, WindowStoreOptions,
+    SessionStoreOptions, StoreError, StreamClock, WindowBytesStore, WindowStoreOptions,
 };
 
 use crate::options::{Materialized, StoreType};
@@ -416,7 +416,8 @@ impl<K: 'static, V: 'static> StoreBuilder for WindowStoreBuilder<K, V> {
     fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
         let options = WindowStoreOptions::new(self.retention_ms)
             .segment_interval_ms(segment_interval(self.retention_ms))
-            .retain_duplicates(self.duplicates);
+            .retain_duplicates(self.duplicates)
+            .clock(StreamClock::from_shared(ctx.stream_time.clone()));
         let base: Box<dyn WindowBytesStore> = match self.materialized.store_type {
             StoreType::InMemory => {
                 Box::new(MemoryWindowStore::new(&self.name, options).map_err(store_err(&self.name, "open"))?)
@@ -551,7 +552,8 @@ impl<K: 'static, V: 'static> StoreBuilder for SessionStoreBuilder<K, V> {
     }
     fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
         let options = SessionStoreOptions::new(self.retention_ms)
-            .segment_interval_ms(segment_interval(self.retention_ms));
+            .segment_interval_ms(segment_interval(self.retention_ms))
+            .clock(StreamClock::from_shared(ctx.stream_time.clone()));
         let base: Box<dyn SessionBytesStore> = match self.materialized.store_type {
             StoreType::InMemory => {
                 Box::new(MemorySessionStore::new(&self.name, options).map_err(store_err(&self.name, "open"))?)

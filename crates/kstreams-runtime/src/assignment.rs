@@ -64,6 +64,16 @@ impl TaskLayout {
         self.tasks.keys().copied()
     }
 
+    /// The partition count of each source topic (internal ones included).
+    pub fn partition_counts(&self) -> std::collections::HashMap<String, i32> {
+        let mut counts = std::collections::HashMap::new();
+        for (t, p) in self.by_partition.keys() {
+            let n = counts.entry(t.clone()).or_insert(0);
+            *n = (*n).max(p + 1);
+        }
+        counts
+    }
+
     /// The topics the consumers subscribe to, sorted.
     pub fn source_topics(&self) -> Vec<String> {
         let set: BTreeSet<&String> = self.by_partition.keys().map(|(t, _)| t).collect();

@@ -58,6 +58,18 @@ pub mod keys {
     pub const MAX_TASK_IDLE_MS: &str = "max.task.idle.ms";
     /// Replication factor of internal topics (default -1: the broker's default).
     pub const REPLICATION_FACTOR: &str = "replication.factor";
+    /// How long creating a task may retry a timed-out broker request (default 300000 ms).
+    pub const TASK_TIMEOUT_MS: &str = "task.timeout.ms";
+    /// `true` (default) or `false`: publish and follow watermarks through repartition topics.
+    pub const WATERMARKS: &str = "event.time.watermarks";
+    /// How often tasks publish their watermark besides each commit (default 200 ms).
+    pub const WATERMARK_INTERVAL_MS: &str = "event.time.watermark.interval.ms";
+    /// How long an upstream task may stay silent or process nothing before it stops holding
+    /// stream time back (default 30000 ms).
+    pub const IDLE_MS: &str = "event.time.idle.ms";
+    /// How far (event-time ms) one task may run ahead of the slowest task of its sub-topology
+    /// on the same thread before its partitions are paused (default 60000; 0 turns it off).
+    pub const MAX_SKEW_MS: &str = "event.time.max.skew.ms";
     /// Bytes of RocksDB block cache per task database (default: the store's, 64 MiB).
     pub const ROCKSDB_BLOCK_CACHE_BYTES: &str = kstreams_core::StoreSettings::ROCKSDB_BLOCK_CACHE_BYTES;
     /// Bytes per RocksDB memtable (default: the store's, 16 MiB).
@@ -139,6 +151,10 @@ pub struct StreamsConfig {
     replication_factor: i32,
     rocksdb_block_cache_bytes: Option<u64>,
     rocksdb_write_buffer_bytes: Option<u64>,
+    task_timeout: Duration,
+    event_time: kstreams_core::watermark::EventTimeConfig,
+    watermark_interval: Duration,
+    max_skew_ms: i64,
     /// Pass-through settings: (client, rdkafka key) → value.
     client_overrides: BTreeMap<(ClientKind, String), String>,
 }
@@ -221,6 +237,26 @@ impl StreamsConfig {
     /// Replication factor of internal topics (-1: the broker's default).
     pub fn replication_factor(&self) -> i32 {
         self.replication_factor
+    }
+
+    /// How long creating a task retries timed-out broker requests.
+    pub fn task_timeout(&self) -> Duration {
+        self.task_timeout
+    }
+
+    /// Watermark settings of the tasks.
+    pub fn event_time(&self) -> &kstreams_core::watermark::EventTimeConfig {
+        &self.event_time
+    }
+
+    /// How often tasks publish watermarks besides each commit.
+    pub fn watermark_interval(&self) -> Duration {
+        self.watermark_interval
+    }
+
+    /// Event-time skew (ms) after which a task's partitions are paused; 0 = never.
+    pub fn max_skew_ms(&self) -> i64 {
+        self.max_skew_ms
     }
 
     /// `rocksdb.block.cache.bytes`, if set.
@@ -327,6 +363,21 @@ impl StreamsConfigBuilder {
         self.set(keys::MAX_TASK_IDLE_MS, idle.as_millis().to_string())
     }
 
+    /// Watermarks through repartition topics on (the default) or off.
+    pub fn watermarks(self, on: bool) -> Self {
+        self.set(keys::WATERMARKS, on.to_string())
+    }
+
+    /// How long an upstream task may stay silent before it stops holding stream time back.
+    pub fn event_time_idle(self, idle: Duration) -> Self {
+        self.set(keys::IDLE_MS, idle.as_millis().to_string())
+    }
+
+    /// How far a task may run ahead (event time) of its slowest sibling before it is paused.
+    pub fn max_skew(self, skew: Duration) -> Self {
+        self.set(keys::MAX_SKEW_MS, skew.as_millis().to_string())
+    }
+
     /// A setting for one rdkafka client.
     pub fn client_setting(self, kind: ClientKind, key: &str, value: impl Into<String>) -> Self {
         self.set(format!("{}{key}", kind.prefix()), value)
@@ -364,6 +415,19 @@ impl StreamsConfigBuilder {
             CACHE_ALIASES.iter().copied().find(|k| p.contains_key(*k)).unwrap_or(keys::CACHE_MAX_BYTES);
         let cache_max_bytes = number(p, cache_key, 10 * 1024 * 1024, 0..=u64::MAX)?;
         let max_task_idle = Duration::from_millis(number(p, keys::MAX_TASK_IDLE_MS, 0, 0..=u64::MAX)?);
+        let task_timeout = Duration::from_millis(number(p, keys::TASK_TIMEOUT_MS, 300_000, 0..=u64::MAX)?);
+        let watermarks = match p.get(keys::WATERMARKS).map(|s| s.trim()) {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(RuntimeError::config(keys::WATERMARKS, format!("`{other}` is not true or false")))
+            }
+        };
+        let max_ms = i64::MAX as u64;
+        let idle_ms = number(p, keys::IDLE_MS, 30_000, 1..=max_ms)? as i64;
+        let watermark_interval =
+            Duration::from_millis(number(p, keys::WATERMARK_INTERVAL_MS, 200, 1..=3_600_000)?);
+        let max_skew_ms = number(p, keys::MAX_SKEW_MS, 60_000, 0..=max_ms)? as i64;
         let optional_bytes = |key: &str, min: u64| -> Result<Option<u64>> {
             if p.contains_key(key) {
                 number(p, key, 0, min..=usize::MAX as u64).map(Some)
@@ -428,6 +492,11 @@ impl StreamsConfigBuilder {
             keys::DESERIALIZATION_HANDLER,
             keys::MAX_TASK_IDLE_MS,
             keys::REPLICATION_FACTOR,
+            keys::TASK_TIMEOUT_MS,
+            keys::WATERMARKS,
+            keys::WATERMARK_INTERVAL_MS,
+            keys::IDLE_MS,
+            keys::MAX_SKEW_MS,
             keys::ROCKSDB_BLOCK_CACHE_BYTES,
             keys::ROCKSDB_WRITE_BUFFER_BYTES,
         ]
@@ -469,6 +538,10 @@ impl StreamsConfigBuilder {
             replication_factor,
             rocksdb_block_cache_bytes,
             rocksdb_write_buffer_bytes,
+            task_timeout,
+            event_time: kstreams_core::watermark::EventTimeConfig { watermarks, idle_ms },
+            watermark_interval,
+            max_skew_ms,
             client_overrides,
         })
     }
@@ -597,6 +670,10 @@ mod tests {
         assert_eq!(c.commit_interval(), Duration::from_secs(30));
         assert_eq!(c.cache_max_bytes(), 10 * 1024 * 1024);
         assert_eq!(c.max_task_idle(), Duration::ZERO);
+        assert_eq!(c.task_timeout(), Duration::from_secs(300));
+        assert_eq!(c.event_time(), &kstreams_core::watermark::EventTimeConfig::default());
+        assert_eq!(c.watermark_interval(), Duration::from_millis(200));
+        assert_eq!(c.max_skew_ms(), 60_000);
         assert!(c.client_id().starts_with("app-"));
         assert!(matches!(c.deserialization_handler(), DeserializationHandler::LogAndContinue));
     }
@@ -614,6 +691,11 @@ mod tests {
             ("default.deserialization.exception.handler", "dead_letter:bad-input"),
             ("max.task.idle.ms", "500"),
             ("client.id", "me"),
+            ("task.timeout.ms", "1000"),
+            ("event.time.watermarks", "false"),
+            ("event.time.idle.ms", "5000"),
+            ("event.time.watermark.interval.ms", "50"),
+            ("event.time.max.skew.ms", "0"),
         ]);
         let c = StreamsConfig::from_properties(&props(&all)).unwrap();
         assert_eq!(c.num_stream_threads(), 3);
@@ -627,6 +709,13 @@ mod tests {
         );
         assert_eq!(c.max_task_idle(), Duration::from_millis(500));
         assert_eq!(c.client_id(), "me");
+        assert_eq!(c.task_timeout(), Duration::from_secs(1));
+        assert_eq!(
+            c.event_time(),
+            &kstreams_core::watermark::EventTimeConfig { watermarks: false, idle_ms: 5000 }
+        );
+        assert_eq!(c.watermark_interval(), Duration::from_millis(50));
+        assert_eq!(c.max_skew_ms(), 0);
     }
 
     #[test]
@@ -687,6 +776,11 @@ mod tests {
             "default.deserialization.exception.handler"
         );
         assert_eq!(err_key(&[("max.task.idle.ms", "soon")]), "max.task.idle.ms");
+        assert_eq!(err_key(&[("event.time.watermarks", "yes")]), "event.time.watermarks");
+        assert_eq!(err_key(&[("event.time.idle.ms", "0")]), "event.time.idle.ms");
+        assert_eq!(err_key(&[("event.time.watermark.interval.ms", "0")]), "event.time.watermark.interval.ms");
+        assert_eq!(err_key(&[("event.time.max.skew.ms", "-1")]), "event.time.max.skew.ms");
+        assert_eq!(err_key(&[("task.timeout.ms", "never")]), "task.timeout.ms");
         assert_eq!(err_key(&[("consumer.no.such.setting", "1")]), "consumer.no.such.setting");
         assert_eq!(err_key(&[("producer.linger.ms", "not-a-number")]), "producer.linger.ms");
         assert_eq!(err_key(&[("consumer.group.id", "other")]), "consumer.group.id");

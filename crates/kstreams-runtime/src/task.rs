@@ -37,6 +37,15 @@ pub(crate) struct ActiveTask {
     checkpoint_on_disk: bool,
     /// Whether a checkpoint means anything: some logged store keeps its data on disk.
     persistent: bool,
+    /// Whether the thread paused the task's partitions (event-time alignment).
+    pub(crate) paused: bool,
+    /// When the task last processed a record (or was created).
+    pub(crate) last_record_at: std::time::Instant,
+    /// The group's committed offsets of the task's partitions when it was created.
+    pub(crate) start_offsets: HashMap<(String, i32), i64>,
+    /// When the thread last asked the broker whether records wait in the task's partitions,
+    /// and the answer (asked only while the task has seen no record).
+    pub(crate) waiting: Option<(std::time::Instant, bool)>,
 }
 
 impl ActiveTask {
@@ -84,6 +93,10 @@ impl ActiveTask {
             checkpoint,
             checkpoint_on_disk,
             persistent,
+            paused: false,
+            last_record_at: std::time::Instant::now(),
+            start_offsets: HashMap::new(),
+            waiting: None,
         };
         Ok((active, start))
     }
@@ -121,6 +134,7 @@ impl ActiveTask {
         })?;
         self.processed.insert((raw.topic.clone(), raw.partition), raw.offset);
         self.dirty = true;
+        self.last_record_at = std::time::Instant::now();
         Ok(())
     }
 
@@ -136,6 +150,11 @@ impl ActiveTask {
             self.dirty = true;
         }
         Ok(ran)
+    }
+
+    /// Writes the task's watermark into its output if one is due.
+    pub(crate) fn publish_watermarks(&mut self) -> bool {
+        self.task.publish_watermarks()
     }
 
     /// Flushes the stores' caches into the stores and the changelog (into the collector).

@@ -29,6 +29,10 @@ const MAX_BATCH: usize = 1000;
 const POLL_TIMEOUT: Duration = Duration::from_millis(50);
 /// How often wall-clock punctuations are checked.
 const WALL_CLOCK_TICK: Duration = Duration::from_millis(100);
+/// How long the answer "records wait in this task's partitions" is trusted.
+const WAITING_RECHECK: Duration = Duration::from_secs(1);
+/// How long asking the broker for a partition's high watermark may take.
+const WAITING_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What every thread of an instance shares (all `Send + Sync`).
 #[derive(Clone)]
@@ -78,6 +82,10 @@ struct StreamThread {
     tasks: BTreeMap<TaskId, ActiveTask>,
     last_commit: Instant,
     last_tick: Instant,
+    last_watermark: Instant,
+    /// Per sub-topology, its slowest task and the event time the others may run ahead to
+    /// before they are paused (recomputed after every batch; see [`StreamThread::align`]).
+    skew_limits: BTreeMap<u32, (TaskId, i64)>,
     /// Interactive queries waiting to run against this thread's tasks.
     queries: std::sync::mpsc::Receiver<crate::query::QueryRequest>,
 }
@@ -114,6 +122,8 @@ impl StreamThread {
             deserialization: config.deserialization_handler().clone(),
             global_stores: shared.global_stores.clone(),
             store_settings: crate::store_settings::store_settings(config, &shared.topology, &shared.layout),
+            event_time: config.event_time().clone(),
+            topic_partitions: shared.layout.partition_counts(),
         };
         Ok(Self {
             index,
@@ -126,6 +136,8 @@ impl StreamThread {
             tasks: BTreeMap::new(),
             last_commit: Instant::now(),
             last_tick: Instant::now(),
+            last_watermark: Instant::now(),
+            skew_limits: BTreeMap::new(),
             queries,
         })
     }
@@ -156,10 +168,14 @@ impl StreamThread {
         while !self.shared.shutdown.load(Ordering::SeqCst) {
             self.handle_rebalances()?;
             self.process_batch()?;
+            self.align()?;
             crate::query::serve_pending(&self.queries, self.tasks.values().map(|t| &t.task));
             self.producer.poll();
             if self.last_tick.elapsed() >= WALL_CLOCK_TICK {
                 self.punctuate()?;
+            }
+            if self.last_watermark.elapsed() >= self.shared.config.watermark_interval() {
+                self.publish_watermarks()?;
             }
             if self.last_commit.elapsed() >= self.shared.config.commit_interval() {
                 self.commit(CommitReason::Interval)?;
@@ -188,15 +204,132 @@ impl StreamThread {
     }
 
     fn commit(&mut self, reason: CommitReason) -> Result<bool> {
+        self.publish_watermarks()?;
         let mut tasks: Vec<&mut ActiveTask> = self.tasks.values_mut().collect();
         let ok = commit_tasks(&mut tasks, &mut self.producer, &self.consumer, &self.name, reason)?;
         self.last_commit = Instant::now();
         Ok(ok)
     }
 
+    /// Sends the watermarks due from the tasks that write repartition topics.
+    fn publish_watermarks(&mut self) -> Result<()> {
+        self.last_watermark = Instant::now();
+        for task in self.tasks.values_mut() {
+            if task.publish_watermarks() {
+                self.producer.begin()?;
+                for record in task.drain_output() {
+                    self.producer.send(&record)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Event-time alignment: a task whose highest timestamp runs more than
+    /// `event.time.max.skew.ms` ahead of the slowest task of its sub-topology on this thread
+    /// has its partitions paused until that task is within half the skew. A task that has
+    /// seen no record yet holds the others back only while the consumer knows its partitions
+    /// have records waiting (and for at most `event.time.idle.ms`); a task that processed
+    /// nothing for `event.time.idle.ms` (and is not paused) does not hold them back.
+    fn align(&mut self) -> Result<()> {
+        let skew = self.shared.config.max_skew_ms();
+        if skew == 0 || self.tasks.len() < 2 {
+            return Ok(());
+        }
+        let idle = Duration::from_millis(u64::try_from(self.shared.config.event_time().idle_ms).unwrap_or(0));
+        let mut slowest: BTreeMap<u32, (TaskId, i64)> = BTreeMap::new();
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in &ids {
+            let Some(t) = self.tasks.get(id) else { continue };
+            let seen = t.task.observed_time();
+            if !t.paused && t.last_record_at.elapsed() >= idle {
+                continue; // quiet: does not hold the others back
+            }
+            if seen == i64::MIN {
+                let waiting = match t.waiting {
+                    Some((at, w)) if at.elapsed() < WAITING_RECHECK => w,
+                    _ => {
+                        let w = self.has_records_waiting(*id);
+                        if let Some(t) = self.tasks.get_mut(id) {
+                            t.waiting = Some((Instant::now(), w));
+                        }
+                        w
+                    }
+                };
+                if !waiting {
+                    continue;
+                }
+            }
+            let s = slowest.entry(id.subtopology).or_insert((*id, seen));
+            if seen < s.1 {
+                *s = (*id, seen);
+            }
+        }
+        self.skew_limits =
+            slowest.iter().map(|(sub, (id, t))| (*sub, (*id, t.saturating_add(skew)))).collect();
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            let limit = slowest.get(&id.subtopology).map(|(_, t)| *t);
+            let Some(task) = self.tasks.get(&id) else { continue };
+            let seen = task.task.observed_time();
+            let (pause, resume) = match limit {
+                Some(min) => (
+                    !task.paused && seen > min.saturating_add(skew),
+                    task.paused && seen <= min.saturating_add(skew / 2),
+                ),
+                None => (false, task.paused),
+            };
+            if pause || resume {
+                self.set_paused(id, pause)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether records wait in the partitions of task `id` beyond what it has consumed (asks
+    /// the broker for the high watermarks: a ListOffsets request per partition).
+    fn has_records_waiting(&self, id: TaskId) -> bool {
+        let Some(task) = self.tasks.get(&id) else { return false };
+        let positions = self.consumer.position().unwrap_or_default();
+        self.shared.layout.partitions_of(id).iter().any(|(topic, p)| {
+            let Ok((low, high)) = self.consumer.fetch_watermarks(topic, *p, WAITING_TIMEOUT) else {
+                return false;
+            };
+            let position = match positions.find_partition(topic, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => task.start_offsets.get(&(topic.clone(), *p)).copied().unwrap_or(low),
+            };
+            high > position
+        })
+    }
+
+    /// Pauses (or resumes) the partitions of task `id`.
+    fn set_paused(&mut self, id: TaskId, paused: bool) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in self.shared.layout.partitions_of(id) {
+            tpl.add_partition(t, *p);
+        }
+        let result = if paused { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
+        if let Err(e) = result {
+            // Not fatal: alignment only bounds buffering; correctness comes from watermarks.
+            tracing::warn!(thread = %self.name, task = %id, paused, error = %e, "pausing/resuming partitions failed");
+            return Ok(());
+        }
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.paused = paused;
+            task.task.set_paused(paused);
+            tracing::debug!(thread = %self.name, task = %id, paused, event_time = task.task.observed_time(),
+                "event-time alignment");
+        }
+        if paused {
+            metrics::counter!("kstreams_partition_pauses_total", "thread" => self.name.clone()).increment(1);
+        }
+        Ok(())
+    }
+
     fn punctuate(&mut self) -> Result<()> {
         self.last_tick = Instant::now();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now = now_ms();
         for task in self.tasks.values_mut() {
             if task.punctuate(now)? {
                 self.producer.begin()?;
@@ -252,6 +385,14 @@ impl StreamThread {
         for record in task.drain_output() {
             self.producer.send(&record)?;
         }
+        let ahead = !task.paused
+            && self
+                .skew_limits
+                .get(&id.subtopology)
+                .is_some_and(|(slowest, limit)| *slowest != id && task.task.observed_time() > *limit);
+        if ahead {
+            self.set_paused(id, true)?;
+        }
         Ok(())
     }
 
@@ -288,6 +429,10 @@ impl StreamThread {
             self.commit(CommitReason::Revocation)?;
         }
         for id in revoked {
+            if self.tasks.get(&id).is_some_and(|t| t.paused) {
+                // librdkafka keeps a partition's pause flag: clear it for the next owner.
+                self.set_paused(id, false)?;
+            }
             if let Some(task) = self.tasks.remove(&id) {
                 task.close(!lost)?;
             }
@@ -326,23 +471,44 @@ impl StreamThread {
         let committed = self.committed_offsets(id)?;
         let (ends, summary) = self.restorer.restore(&mut task.task, &start, &committed)?;
         task.changelog_offsets = ends;
+        task.start_offsets = committed;
         // The stores now hold the changelog up to `ends`: checkpoint that before processing.
         task.write_checkpoint()?;
         task.transition(TaskState::Running)?;
+        // The task's wall clock starts now (watermark idleness counts from here).
+        task.punctuate(now_ms())?;
         tracing::info!(thread = %self.name, task = %id, restored = summary.restored,
             skipped_uncommitted = summary.skipped_uncommitted, "task running");
         Ok(task)
     }
 
-    /// The group's committed offsets of the task's input partitions.
+    /// The group's committed offsets of the task's input partitions. A timed-out request is
+    /// retried until `task.timeout.ms` has passed (a coordinator busy with a rebalance can be
+    /// slow to answer); other errors fail at once.
     fn committed_offsets(&self, id: TaskId) -> Result<HashMap<(String, i32), i64>> {
         let mut tpl = TopicPartitionList::new();
         for (t, p) in self.shared.layout.partitions_of(id) {
             tpl.add_partition(t, *p);
         }
-        let committed = self.consumer.committed_offsets(tpl, Duration::from_secs(30)).map_err(|source| {
-            RuntimeError::Metadata { what: format!("committed offsets of task {id}"), source }
-        })?;
+        let deadline = Instant::now() + self.shared.config.task_timeout();
+        let committed = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.committed_offsets(tpl.clone(), left.min(Duration::from_secs(10))) {
+                Ok(c) => break c,
+                Err(e)
+                    if is_timeout(&e) && !left.is_zero() && !self.shared.shutdown.load(Ordering::SeqCst) =>
+                {
+                    tracing::warn!(thread = %self.name, task = %id, error = %e,
+                        "fetching committed offsets timed out; retrying until task.timeout.ms");
+                }
+                Err(source) => {
+                    return Err(RuntimeError::Metadata {
+                        what: format!("committed offsets of task {id}"),
+                        source,
+                    })
+                }
+            }
+        };
         Ok(committed
             .elements()
             .iter()
@@ -352,6 +518,20 @@ impl StreamThread {
             })
             .collect())
     }
+}
+
+/// Wall-clock time in ms since the epoch.
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Whether a client error is a timeout worth retrying.
+fn is_timeout(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(C::OperationTimedOut | C::RequestTimedOut | C::CoordinatorLoadInProgress | C::NotCoordinator)
+    )
 }
 
 fn to_raw(m: &BorrowedMessage<'_>) -> RawRecord {

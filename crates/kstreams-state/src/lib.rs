@@ -56,6 +56,6 @@ pub use error::StoreError;
 pub use kv::{KeyValueBytesStore, KvEntry, KvIter};
 pub use memory::{MemoryKeyValueStore, MemorySessionStore, MemoryWindowStore};
 pub use rocks::{RocksConfig, RocksDbTaskDb, RocksKeyValueStore, RocksSessionStore, RocksWindowStore};
-pub use segments::SegmentSpec;
+pub use segments::{SegmentSpec, StreamClock};
 pub use session::{KeyedSessionEntry, SessionBytesStore, SessionEntry, SessionStoreOptions};
 pub use window::{PutOutcome, WindowBytesStore, WindowEntry, WindowStoreOptions};

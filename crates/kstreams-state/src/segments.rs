@@ -113,3 +113,45 @@ mod tests {
         assert!(live <= spec.max_live_segments());
     }
 }
+
+/// A task's stream time, shared with its segmented stores so that segments expire by the
+/// task's stream time (held back by watermarks) rather than by the newest timestamp written:
+/// a record from a partition running ahead must not expire windows that are still open.
+#[derive(Clone, Default)]
+pub struct StreamClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl StreamClock {
+    /// A clock at `i64::MIN` (nothing seen).
+    pub fn new() -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)))
+    }
+
+    /// A clock reading the given shared value.
+    pub fn from_shared(value: std::sync::Arc<std::sync::atomic::AtomicI64>) -> Self {
+        Self(value)
+    }
+
+    /// The current stream time.
+    pub fn get(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the stream time.
+    pub fn set(&self, t: i64) {
+        self.0.store(t, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for StreamClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamClock({})", self.get())
+    }
+}
+
+impl PartialEq for StreamClock {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StreamClock {}

@@ -69,23 +69,31 @@ pub trait SessionBytesStore: Send {
 }
 
 /// How a session store is laid out: retention and segment size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionStoreOptions {
     /// How long sessions are kept after they end, in milliseconds of stream time.
     pub retention_ms: i64,
     /// Segment width; `None` = Kafka's default `max(retention / 2, 60_000)`.
     pub segment_interval_ms: Option<i64>,
+    /// The owning task's stream time (see [`crate::WindowStoreOptions::clock`]).
+    pub clock: Option<crate::StreamClock>,
 }
 
 impl SessionStoreOptions {
     /// Options with the given retention and default segments.
     pub fn new(retention_ms: i64) -> Self {
-        Self { retention_ms, segment_interval_ms: None }
+        Self { retention_ms, segment_interval_ms: None, clock: None }
     }
 
     /// Sets the segment width.
     pub fn segment_interval_ms(mut self, interval_ms: i64) -> Self {
         self.segment_interval_ms = Some(interval_ms);
+        self
+    }
+
+    /// Expires segments by the task's stream time `clock`.
+    pub fn clock(mut self, clock: crate::StreamClock) -> Self {
+        self.clock = Some(clock);
         self
     }
 

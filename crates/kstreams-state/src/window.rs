@@ -69,6 +69,19 @@ pub trait WindowBytesStore: Send {
     /// The largest window start ever put, or `i64::MIN` before the first put.
     fn observed_stream_time(&self) -> i64;
 
+    /// The owning task's stream time, when the store expires by it (see
+    /// [`WindowStoreOptions::clock`]); wrappers forward it.
+    fn clock(&self) -> Option<crate::StreamClock> {
+        None
+    }
+
+    /// The time windows expire by: [`WindowBytesStore::observed_stream_time`], held back to
+    /// [`WindowBytesStore::clock`] when there is one.
+    fn expiry_time(&self) -> i64 {
+        let t = self.observed_stream_time();
+        self.clock().map_or(t, |c| t.min(c.get()))
+    }
+
     /// Makes buffered writes visible to the layer below (caches); a no-op where meaningless.
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
@@ -81,7 +94,7 @@ pub trait WindowBytesStore: Send {
 }
 
 /// How a window store is laid out: retention, segment size, duplicates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowStoreOptions {
     /// How long windows are kept, in milliseconds of stream time.
     pub retention_ms: i64,
@@ -89,12 +102,15 @@ pub struct WindowStoreOptions {
     pub segment_interval_ms: Option<i64>,
     /// Keep every value put for the same `(key, start)` (join buffers).
     pub retain_duplicates: bool,
+    /// The owning task's stream time; segments expire by `min(newest timestamp written,
+    /// this)`. `None`: by the newest timestamp written, as Kafka Streams does.
+    pub clock: Option<crate::StreamClock>,
 }
 
 impl WindowStoreOptions {
     /// Options with the given retention, default segments, no duplicates.
     pub fn new(retention_ms: i64) -> Self {
-        Self { retention_ms, segment_interval_ms: None, retain_duplicates: false }
+        Self { retention_ms, segment_interval_ms: None, retain_duplicates: false, clock: None }
     }
 
     /// Sets the segment width.
@@ -106,6 +122,12 @@ impl WindowStoreOptions {
     /// Turns duplicates mode on or off.
     pub fn retain_duplicates(mut self, retain: bool) -> Self {
         self.retain_duplicates = retain;
+        self
+    }
+
+    /// Expires segments by the task's stream time `clock`.
+    pub fn clock(mut self, clock: crate::StreamClock) -> Self {
+        self.clock = Some(clock);
         self
     }
 

@@ -10,6 +10,15 @@
 //! Global stores are built once, like an instance does; a record piped (or written) to a
 //! global topic updates them at once, before any later record is processed, whatever its
 //! partition, and produces nothing else.
+//!
+//! Watermarks (`kstreams_core::watermark`) follow the runtime's rules: at each commit every
+//! task that writes a repartition topic publishes its stream time to each of its partitions,
+//! and tasks reading it hold their stream time to the slowest upstream task. The driver
+//! creates every task that writes a repartition topic at its first commit, as an instance
+//! would, so an upstream partition that receives nothing holds stream time back until
+//! wall-clock time ([`TopologyTestDriver::advance_wall_clock`]) has moved `EventTimeConfig::idle_ms`
+//! past its last record, when it reports itself idle. Piping skewed input into chosen
+//! partitions ([`TestInputTopic::pipe_record`]) reproduces a catch-up deterministically.
 #![deny(missing_docs)]
 
 use std::cell::RefCell;
@@ -23,6 +32,7 @@ use kstreams_core::partition::default_partition;
 use kstreams_core::record::{Headers, OutputRecord, RawRecord, Record};
 use kstreams_core::serde::Serde;
 use kstreams_core::task::{DeserializationHandler, StreamTask, TaskConfig, TaskId};
+use kstreams_core::watermark::EventTimeConfig;
 use kstreams_core::{Result, StreamsError, Topology};
 
 /// How the driver runs.
@@ -38,6 +48,8 @@ pub struct DriverConfig {
     pub commit_every: usize,
     /// What happens to records that fail deserialization.
     pub deserialization: DeserializationHandler,
+    /// Watermarks through repartition topics: on (the default) or off, and the idle time.
+    pub event_time: EventTimeConfig,
 }
 
 impl Default for DriverConfig {
@@ -48,6 +60,7 @@ impl Default for DriverConfig {
             partitions: HashMap::new(),
             commit_every: 1,
             deserialization: DeserializationHandler::default(),
+            event_time: EventTimeConfig::default(),
         }
     }
 }
@@ -61,6 +74,9 @@ struct Inner {
     outputs: HashMap<String, VecDeque<OutputRecord>>,
     offsets: HashMap<String, Vec<i64>>,
     round_robin: HashMap<String, i32>,
+    /// Tasks that write repartition topics: they exist from the first commit on, as they
+    /// would in an instance, so an upstream partition without records still reports "idle".
+    watermark_writers: Vec<TaskId>,
     since_commit: usize,
     wall_clock: i64,
     _dir: tempfile::TempDir,
@@ -150,6 +166,23 @@ impl Inner {
         for rec in produced {
             self.deliver(rec)?;
         }
+        self.publish_watermarks()
+    }
+
+    /// Delivers the watermarks due from every task.
+    fn publish_watermarks(&mut self) -> Result<()> {
+        for id in self.watermark_writers.clone() {
+            self.task(id)?;
+        }
+        let mut produced = Vec::new();
+        for task in self.tasks.values_mut() {
+            if task.publish_watermarks() {
+                produced.extend(task.drain_output());
+            }
+        }
+        for rec in produced {
+            self.deliver(rec)?;
+        }
         Ok(())
     }
 }
@@ -201,12 +234,41 @@ impl TopologyTestDriver {
                 topic_to_sub.insert(t.resolve(&config.application_id), sub.id);
             }
         }
+        let mut topic_partitions = HashMap::new();
+        for sub in topology.subtopologies() {
+            for t in sub.source_topics.iter().chain(&sub.sink_topics) {
+                let name = t.resolve(&config.application_id);
+                let n = config.partitions.get(&name).copied().unwrap_or(config.default_partitions).max(1);
+                topic_partitions.insert(name, n);
+            }
+        }
+        let repartitions: Vec<String> =
+            topology.repartition_topics().iter().map(|r| r.topic.resolve(&config.application_id)).collect();
+        let mut watermark_writers = Vec::new();
+        if config.event_time.watermarks {
+            for sub in topology.subtopologies() {
+                let writes =
+                    sub.sink_topics.iter().any(|t| repartitions.contains(&t.resolve(&config.application_id)));
+                let tasks = sub
+                    .source_topics
+                    .iter()
+                    .filter_map(|t| topic_partitions.get(&t.resolve(&config.application_id)).copied())
+                    .max()
+                    .unwrap_or(0);
+                if writes {
+                    watermark_writers
+                        .extend((0..tasks).map(|partition| TaskId { subtopology: sub.id, partition }));
+                }
+            }
+        }
         let task_config = TaskConfig {
             application_id: config.application_id.clone(),
             state_dir: dir.path().to_path_buf(),
             deserialization: config.deserialization.clone(),
             global_stores: GlobalStores::build(&topology, &config.application_id, dir.path())?,
             store_settings: Default::default(),
+            event_time: config.event_time.clone(),
+            topic_partitions,
         };
         Ok(Self {
             inner: Rc::new(RefCell::new(Inner {
@@ -218,6 +280,7 @@ impl TopologyTestDriver {
                 outputs: HashMap::new(),
                 offsets: HashMap::new(),
                 round_robin: HashMap::new(),
+                watermark_writers,
                 since_commit: 0,
                 wall_clock: 0,
                 _dir: dir,
@@ -291,7 +354,7 @@ impl TopologyTestDriver {
         for rec in produced {
             inner.deliver(rec)?;
         }
-        Ok(())
+        inner.publish_watermarks()
     }
 
     /// Flushes every store now (as a commit would).

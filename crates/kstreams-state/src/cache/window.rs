@@ -56,11 +56,11 @@ impl CachingWindowStore {
     }
 
     fn cutoff(&self) -> i64 {
-        self.observed_stream_time().saturating_sub(self.inner.retention_ms())
+        self.expiry_time().saturating_sub(self.inner.retention_ms())
     }
 
     fn is_expired(&self, start: i64) -> bool {
-        is_expired(start, self.observed_stream_time(), self.inner.retention_ms())
+        is_expired(start, self.expiry_time(), self.inner.retention_ms())
     }
 
     /// Puts `entries` into the inner store in ascending start order.
@@ -164,13 +164,17 @@ impl WindowBytesStore for CachingWindowStore {
         self.observed.max(self.inner.observed_stream_time())
     }
 
+    fn clock(&self) -> Option<crate::StreamClock> {
+        self.inner.clock()
+    }
+
     fn flush(&mut self) -> Result<(), StoreError> {
         let dirty = self.cache.get_mut().dirty();
         if !dirty.is_empty() {
             self.write_through(dirty)?;
             self.cache.get_mut().mark_all_clean();
         }
-        let observed = self.observed_stream_time();
+        let observed = self.expiry_time();
         let retention = self.inner.retention_ms();
         self.cache.get_mut().retain(|(_, start)| !is_expired(*start, observed, retention));
         self.inner.flush()

@@ -74,6 +74,10 @@ impl WindowBytesStore for ChangeLoggingWindowStore {
         self.inner.observed_stream_time()
     }
 
+    fn clock(&self) -> Option<crate::StreamClock> {
+        self.inner.clock()
+    }
+
     fn flush(&mut self) -> Result<(), StoreError> {
         self.inner.flush()
     }

@@ -9,7 +9,7 @@ pub(crate) mod window;
 
 use std::collections::BTreeSet;
 
-use crate::{KvIter, PutOutcome, SegmentSpec, StoreError};
+use crate::{KvIter, PutOutcome, SegmentSpec, StoreError, StreamClock};
 
 /// One write into a segment: `(segment id, key, value or None = delete)`.
 pub(crate) type SegmentWrite<'a> = (i64, &'a [u8], Option<&'a [u8]>);
@@ -42,18 +42,37 @@ pub(crate) struct Segmented<B> {
     name: String,
     spec: SegmentSpec,
     observed: i64,
+    /// The task's stream time, if the store follows it (see [`StreamClock`]).
+    clock: Option<StreamClock>,
+    /// The expiry time segments were last dropped at.
+    expired_at: i64,
     live: BTreeSet<i64>,
     backend: B,
 }
 
 impl<B: SegmentBackend> Segmented<B> {
     /// Adopts the backend's existing segments and stream time, dropping expired segments.
-    pub fn open(name: &str, spec: SegmentSpec, backend: B) -> Result<Self, StoreError> {
+    pub fn open(
+        name: &str,
+        spec: SegmentSpec,
+        backend: B,
+        clock: Option<StreamClock>,
+    ) -> Result<Self, StoreError> {
         let live = backend.existing_segments()?.into_iter().collect();
         let observed = backend.stored_stream_time()?.unwrap_or(i64::MIN);
-        let mut this = Self { name: name.to_owned(), spec, observed, live, backend };
+        let mut this =
+            Self { name: name.to_owned(), spec, observed, clock, expired_at: i64::MIN, live, backend };
         this.drop_expired_segments()?;
         Ok(this)
+    }
+
+    /// The time segments expire by: the newest timestamp written, held back to the task's
+    /// stream time when the store follows one.
+    fn expiry_time(&self) -> i64 {
+        match &self.clock {
+            Some(c) => self.observed.min(c.get()),
+            None => self.observed,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -68,9 +87,14 @@ impl<B: SegmentBackend> Segmented<B> {
         self.observed
     }
 
+    /// The task's stream time the store expires by, if any.
+    pub fn clock(&self) -> Option<StreamClock> {
+        self.clock.clone()
+    }
+
     /// The smallest timestamp that is not expired.
     pub fn cutoff(&self) -> i64 {
-        self.spec.cutoff(self.observed)
+        self.spec.cutoff(self.expiry_time())
     }
 
     pub fn backend(&self) -> &B {
@@ -86,9 +110,12 @@ impl<B: SegmentBackend> Segmented<B> {
         let advanced = ts > self.observed;
         if advanced {
             self.observed = ts;
+        }
+        let now = self.expiry_time();
+        if now > self.expired_at {
             self.drop_expired_segments()?;
         }
-        if self.spec.is_expired(ts, self.observed) {
+        if self.spec.is_expired(ts, now) {
             return Ok(PutOutcome::Expired);
         }
         let id = self.spec.segment_id(ts);
@@ -111,7 +138,7 @@ impl<B: SegmentBackend> Segmented<B> {
     /// Reads `key` from the segment of `ts`, unless `ts` is expired.
     pub fn get(&self, ts: i64, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let id = self.spec.segment_id(ts);
-        if self.spec.is_expired(ts, self.observed) || !self.live.contains(&id) {
+        if self.spec.is_expired(ts, self.expiry_time()) || !self.live.contains(&id) {
             return Ok(None);
         }
         self.backend.get(id, key)
@@ -134,7 +161,9 @@ impl<B: SegmentBackend> Segmented<B> {
     }
 
     fn drop_expired_segments(&mut self) -> Result<(), StoreError> {
-        let min_live = self.spec.min_live_segment(self.observed);
+        let now = self.expiry_time();
+        self.expired_at = now;
+        let min_live = self.spec.min_live_segment(now);
         let expired: Vec<i64> = self.live.range(..min_live).copied().collect();
         for id in expired {
             tracing::debug!(store = %self.name, segment = id, "dropping expired segment");

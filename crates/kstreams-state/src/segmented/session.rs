@@ -15,7 +15,7 @@ pub(crate) struct SessionCore<B> {
 impl<B: SegmentBackend> SessionCore<B> {
     pub fn open(name: &str, options: &SessionStoreOptions, backend: B) -> Result<Self, StoreError> {
         let spec = options.spec(name)?;
-        Ok(Self { seg: Segmented::open(name, spec, backend)? })
+        Ok(Self { seg: Segmented::open(name, spec, backend, options.clock.clone())? })
     }
 
     pub fn segmented(&self) -> &Segmented<B> {

@@ -17,7 +17,8 @@ pub(crate) struct WindowCore<B> {
 impl<B: SegmentBackend> WindowCore<B> {
     pub fn open(name: &str, options: &WindowStoreOptions, backend: B) -> Result<Self, StoreError> {
         let spec = options.spec(name)?;
-        Ok(Self { seg: Segmented::open(name, spec, backend)?, duplicates: options.retain_duplicates, seq: 0 })
+        let seg = Segmented::open(name, spec, backend, options.clock.clone())?;
+        Ok(Self { seg, duplicates: options.retain_duplicates, seq: 0 })
     }
 
     pub fn segmented(&self) -> &Segmented<B> {
@@ -151,6 +152,9 @@ macro_rules! impl_window_store_via_core {
             }
             fn observed_stream_time(&self) -> i64 {
                 self.core.observed_stream_time()
+            }
+            fn clock(&self) -> Option<$crate::StreamClock> {
+                self.core.segmented().clock()
             }
             fn close(&mut self) -> Result<(), $crate::StoreError> {
                 self.core.close()
