@@ -89,6 +89,9 @@ fn start(
         // 1 s) before it elects a leader again. A short session keeps that wait at 5 s.
         .set("consumer.session.timeout.ms", "6000")
         .set("consumer.heartbeat.interval.ms", "500")
+        // Six keyed sensors may leave an input partition empty; its upstream task then holds
+        // the downstream windows back until it reports itself idle.
+        .set("event.time.idle.ms", "5000")
         .build()
         .unwrap();
     let settings =
