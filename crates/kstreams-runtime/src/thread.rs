@@ -17,6 +17,7 @@ use crate::assignment::TaskLayout;
 use crate::commit::{commit_tasks, CommitReason};
 use crate::config::{ClientKind, ProcessingGuarantee, StreamsConfig};
 use crate::error::{Result, RuntimeError};
+use crate::partition_group::PartitionGroup;
 use crate::producer::RecordProducer;
 use crate::rebalance::{RebalanceEvent, StreamsConsumerContext, TopicPartition};
 use crate::restore::Restorer;
@@ -33,6 +34,9 @@ const WALL_CLOCK_TICK: Duration = Duration::from_millis(100);
 const WAITING_RECHECK: Duration = Duration::from_secs(1);
 /// How long asking the broker for a partition's high watermark may take.
 const WAITING_TIMEOUT: Duration = Duration::from_millis(500);
+/// Records buffered for one partition of a multi-partition task before it is paused (Kafka
+/// Streams' `buffered.records.per.partition`); resumed below half of it.
+const BUFFERED_PER_PARTITION: usize = 1000;
 
 /// What every thread of an instance shares (all `Send + Sync`).
 #[derive(Clone)]
@@ -86,6 +90,10 @@ struct StreamThread {
     /// Per sub-topology, its slowest task and the event time the others may run ahead to
     /// before they are paused (recomputed after every batch; see [`StreamThread::align`]).
     skew_limits: BTreeMap<u32, (TaskId, i64)>,
+    /// Buffers of the tasks that read more than one partition (timestamp-ordered choice).
+    groups: BTreeMap<TaskId, PartitionGroup>,
+    /// Partitions paused because their task's buffer is full.
+    buffer_paused: std::collections::BTreeSet<TopicPartition>,
     /// Interactive queries waiting to run against this thread's tasks.
     queries: std::sync::mpsc::Receiver<crate::query::QueryRequest>,
 }
@@ -138,6 +146,8 @@ impl StreamThread {
             last_tick: Instant::now(),
             last_watermark: Instant::now(),
             skew_limits: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            buffer_paused: std::collections::BTreeSet::new(),
             queries,
         })
     }
@@ -307,7 +317,10 @@ impl StreamThread {
     fn set_paused(&mut self, id: TaskId, paused: bool) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         for (t, p) in self.shared.layout.partitions_of(id) {
-            tpl.add_partition(t, *p);
+            // A partition paused for a full buffer stays paused until the buffer drains.
+            if paused || !self.buffer_paused.contains(&(t.clone(), *p)) {
+                tpl.add_partition(t, *p);
+            }
         }
         let result = if paused { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
         if let Err(e) = result {
@@ -358,13 +371,77 @@ impl StreamThread {
                 }
             };
             timeout = Duration::ZERO;
-            if !self.consumer.context().has_events() {
-                self.process_one(&raw)?;
-            } else {
+            if self.consumer.context().has_events() {
                 // A rebalance arrived during this poll: act on it before the record.
                 self.handle_rebalances()?;
-                self.process_one(&raw)?;
             }
+            self.dispatch(raw)?;
+        }
+        self.process_buffered()
+    }
+
+    /// Processes `raw` now, or buffers it if its task reads several partitions.
+    fn dispatch(&mut self, raw: RawRecord) -> Result<()> {
+        let group =
+            self.shared.layout.task_for(&raw.topic, raw.partition).and_then(|id| self.groups.get_mut(&id));
+        let Some(group) = group else { return self.process_one(&raw) };
+        let tp = (raw.topic.clone(), raw.partition);
+        if group.push(raw) >= BUFFERED_PER_PARTITION && !self.buffer_paused.contains(&tp) {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&tp.0, tp.1);
+            match self.consumer.pause(&tpl) {
+                Ok(()) => {
+                    self.buffer_paused.insert(tp);
+                }
+                Err(e) => {
+                    tracing::warn!(thread = %self.name, error = %e, "pausing a full partition buffer failed")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands every multi-partition task its buffered records, lowest timestamp first (see
+    /// [`PartitionGroup`]), and resumes partitions whose buffer has drained.
+    fn process_buffered(&mut self) -> Result<()> {
+        if self.groups.is_empty() {
+            return Ok(());
+        }
+        let max_idle = self.shared.config.max_task_idle();
+        let ids: Vec<TaskId> = self.groups.keys().copied().collect();
+        for id in ids {
+            let Some(mut group) = self.groups.remove(&id) else { continue };
+            let now = Instant::now();
+            let mut result: Result<()> = Ok(());
+            while let Some(raw) = group.next(max_idle, now) {
+                result = self.process_one(&raw);
+                if result.is_err() {
+                    break;
+                }
+            }
+            if self.tasks.contains_key(&id) {
+                self.groups.insert(id, group);
+            }
+            result?;
+        }
+        let drained: Vec<TopicPartition> = self
+            .buffer_paused
+            .iter()
+            .filter(|(t, p)| {
+                let id = self.shared.layout.task_for(t, *p);
+                let buffered = id.and_then(|id| self.groups.get(&id)).map_or(0, |g| g.buffered(t, *p));
+                buffered < BUFFERED_PER_PARTITION / 2
+                    && !id.is_some_and(|id| self.tasks.get(&id).is_some_and(|t| t.paused))
+            })
+            .cloned()
+            .collect();
+        for tp in drained {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&tp.0, tp.1);
+            if let Err(e) = self.consumer.resume(&tpl) {
+                tracing::warn!(thread = %self.name, error = %e, "resuming a drained partition failed");
+            }
+            self.buffer_paused.remove(&tp);
         }
         Ok(())
     }
@@ -433,6 +510,10 @@ impl StreamThread {
                 // librdkafka keeps a partition's pause flag: clear it for the next owner.
                 self.set_paused(id, false)?;
             }
+            // Buffered records were not processed, so their offsets are not committed: the
+            // next owner reads them again.
+            self.groups.remove(&id);
+            self.buffer_paused.retain(|tp| self.shared.layout.task_for(&tp.0, tp.1) != Some(id));
             if let Some(task) = self.tasks.remove(&id) {
                 task.close(!lost)?;
             }
@@ -459,6 +540,10 @@ impl StreamThread {
         for id in new {
             let task = self.create_and_restore(id)?;
             self.tasks.insert(id, task);
+            let partitions = self.shared.layout.partitions_of(id);
+            if partitions.len() > 1 {
+                self.groups.insert(id, PartitionGroup::new(partitions));
+            }
         }
         self.publish_tasks();
         self.shared.state.set_thread_state(self.index, ThreadState::Running);
