@@ -263,6 +263,14 @@ fn crash_scenario(app: &str, variant: Variant, guarantee: ProcessingGuarantee) {
     };
     let mut out = s.reader();
     out.read_until(Duration::from_secs(60), "minute 0", has_window(0));
+    // Kill an instance that owns a stateful task (the windows: the last sub-topology), so
+    // its state must be restored by the survivors.
+    let stateful = if variant == Variant::Keyed { "0_" } else { "1_" };
+    let victim = children
+        .iter()
+        .position(|c| c.status().task_ids.iter().any(|t| t.starts_with(stateful)))
+        .unwrap_or(0);
+    children.swap(0, victim);
     children[0].kill();
     let killed_at = Instant::now();
     let all_tasks = tasks_per_instance * 3;

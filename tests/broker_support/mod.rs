@@ -384,9 +384,11 @@ pub fn run_child(spec: &str) {
     });
     let mut last = None;
     while !eof.load(Ordering::SeqCst) {
-        let now = (streams.state(), streams.active_tasks().len(), restored_by(client));
+        let ids = streams.active_tasks();
+        let now = (streams.state(), ids.len(), restored_by(client));
         if last != Some(now) {
-            println!("{STATUS} {} {} {}", now.0, now.1, now.2);
+            let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            println!("{STATUS} {} {} {} {}", now.0, now.1, now.2, ids.join(","));
             last = Some(now);
         }
         assert_ne!(now.0, State::Error, "{:?}", streams.error());
@@ -408,6 +410,8 @@ pub struct ChildStatus {
     pub state: String,
     pub tasks: usize,
     pub restored: u64,
+    /// The active tasks, as `<sub-topology>_<partition>`.
+    pub task_ids: Vec<String>,
 }
 
 impl ChildInstance {
@@ -431,7 +435,13 @@ impl ChildInstance {
                     if let (Some(state), Some(Ok(tasks)), Some(Ok(restored))) =
                         (it.next(), it.next().map(str::parse), it.next().map(str::parse))
                     {
-                        *s.lock().unwrap() = ChildStatus { state: state.to_string(), tasks, restored };
+                        let task_ids = it.next().map(|ids| ids.split(',').map(str::to_string).collect());
+                        *s.lock().unwrap() = ChildStatus {
+                            state: state.to_string(),
+                            tasks,
+                            restored,
+                            task_ids: task_ids.unwrap_or_default(),
+                        };
                     }
                 }
             }
