@@ -29,13 +29,19 @@ const RECORDS: usize = 100_000;
 const SENSORS: u32 = 100;
 
 fn readings() -> Vec<(Vec<u8>, Vec<u8>)> {
+    readings_from(0)
+}
+
+/// [`RECORDS`] readings, 50 ms apart, starting `round` spans of them after the first ones.
+fn readings_from(round: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let start = 1_764_115_200.0 + round as f64 * RECORDS as f64 * 0.05;
     (0..RECORDS)
         .map(|i| {
             let sensor = (i as u32 * 7919) % SENSORS;
             let r = Reading {
                 sensor_id: sensor,
                 temperatura: 20.0 + (i % 97) as f64 / 10.0,
-                timestamp: 1_764_115_200.0 + i as f64 * 0.05,
+                timestamp: start + i as f64 * 0.05,
             };
             (sensor.to_string().into_bytes(), serde_json::to_vec(&r).expect("serializable"))
         })
@@ -88,6 +94,10 @@ fn run(input: &[(Vec<u8>, Vec<u8>)], store: StoreType) -> usize {
 fn run_topology(input: &[(Vec<u8>, Vec<u8>)], topology: Topology, config: DriverConfig) -> usize {
     let config = DriverConfig { commit_every: 10_000, ..config };
     let driver = TopologyTestDriver::with_config(topology, config).expect("driver");
+    pipe(&driver, input)
+}
+
+fn pipe(driver: &TopologyTestDriver, input: &[(Vec<u8>, Vec<u8>)]) -> usize {
     for (k, v) in input {
         let ts = 0;
         driver
@@ -115,6 +125,21 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("driver-rocksdb-cached", |b| {
         b.iter_batched(|| (), |_| run(&input, StoreType::RocksDb), BatchSize::PerIteration)
+    });
+    // The same, in steady state: one driver (one RocksDB open) for every iteration, each
+    // piping the next 100k readings in event time, as a long-running application does.
+    group.bench_function("driver-rocksdb-cached-steady", |b| {
+        let config = DriverConfig { commit_every: 10_000, ..DriverConfig::default() };
+        let driver = TopologyTestDriver::with_config(topology(StoreType::RocksDb), config).expect("driver");
+        let mut round = 0;
+        b.iter_batched(
+            || {
+                round += 1;
+                readings_from(round)
+            },
+            |next| pipe(&driver, &next),
+            BatchSize::PerIteration,
+        )
     });
     for watermarks in [false, true] {
         let name = if watermarks { "repartition-watermarks-on" } else { "repartition-watermarks-off" };

@@ -159,7 +159,7 @@ fn unkeyed_input_through_the_repartition_topic_gives_the_same_averages() {
 fn restart_honours_the_checkpoint_and_restores_fully_without_local_state() {
     let _serial = serial();
     let started = Instant::now();
-    record_restores();
+    record_counters();
     let s = Setup::new("restart");
     let input = readings(4);
     let want = expected(&input, closing_time_ms(4));

@@ -11,14 +11,9 @@
 //! event-time alignment pauses partitions that run ahead.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use kstreams_broker_harness::{unique_name, TestBroker};
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 mod broker_support;
 #[path = "../examples/common/mod.rs"]
@@ -26,6 +21,7 @@ mod common;
 #[path = "expected/mod.rs"]
 mod expected;
 
+use broker_support::{counter_total, Placement};
 use common::{Reading, TemperatureSettings};
 
 const SENSORS: u32 = 12;
@@ -50,64 +46,9 @@ fn hour_of_readings() -> Vec<Reading> {
         .collect()
 }
 
-/// Sends `readings` without a key (`partition`: none = the partitioner's random choice).
-fn produce(servers: &str, topic: &str, readings: &[(Reading, Option<i32>)]) {
-    let p: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
-    for (r, partition) in readings {
-        let value = serde_json::to_vec(r).unwrap();
-        let mut rec: BaseRecord<'_, (), Vec<u8>> = BaseRecord::to(topic).payload(&value);
-        if let Some(p) = partition {
-            rec = rec.partition(*p);
-        }
-        loop {
-            match p.send(rec) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    rec = back;
-                    p.poll(Duration::from_millis(20));
-                }
-            }
-        }
-    }
-    p.flush(Duration::from_secs(120)).unwrap();
-}
-
-// --- a recorder summing counters by name ------------------------------------------------
-
-static COUNTERS: Mutex<BTreeMap<String, Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
-
-struct SumRecorder;
-
-impl metrics::Recorder for SumRecorder {
-    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let counter = COUNTERS.lock().unwrap().entry(key.name().to_string()).or_default().clone();
-        metrics::Counter::from_arc(counter)
-    }
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
-fn counter(name: &str) -> u64 {
-    COUNTERS.lock().unwrap().get(name).map_or(0, |c| c.load(Ordering::SeqCst))
-}
-
 #[test]
 fn an_hour_of_unkeyed_backlog_gives_exact_windows_with_a_ten_second_grace() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| metrics::set_global_recorder(SumRecorder).unwrap());
+    broker_support::record_counters();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -126,17 +67,18 @@ fn an_hour_of_unkeyed_backlog_gives_exact_windows_with_a_ten_second_grace() {
     // The backlog, then one reading per sensor on every partition two hours later, so every
     // upstream task moves past the hour and all of its windows close.
     let hour = hour_of_readings();
-    let mut backlog: Vec<(Reading, Option<i32>)> = hour.iter().cloned().map(|r| (r, None)).collect();
     let close_at = T0 + 3.0 * 3600.0;
-    for p in 0..PARTITIONS {
-        for s in 0..SENSORS {
-            backlog.push((Reading { sensor_id: s, temperatura: 0.0, timestamp: close_at }, Some(p)));
-        }
-    }
+    let closers: Vec<Reading> =
+        (0..SENSORS).map(|s| Reading { sensor_id: s, temperatura: 0.0, timestamp: close_at }).collect();
     let started = std::time::Instant::now();
-    produce(broker.bootstrap(), &settings.input_topic, &backlog);
-    eprintln!("produced {} readings in {:?}", backlog.len(), started.elapsed());
-    let all: Vec<Reading> = backlog.into_iter().map(|(r, _)| r).collect();
+    let (servers, topic) = (broker.bootstrap(), settings.input_topic.as_str());
+    broker_support::produce(servers, topic, &hour, Placement::Unkeyed, Duration::ZERO);
+    let partitions: [fn(u32) -> i32; PARTITIONS as usize] = [|_| 0, |_| 1, |_| 2];
+    for on in partitions {
+        broker_support::produce(servers, topic, &closers, Placement::UnkeyedOnPartition(on), Duration::ZERO);
+    }
+    eprintln!("produced {} readings in {:?}", hour.len() + 3 * closers.len(), started.elapsed());
+    let all: Vec<Reading> = hour.iter().chain(&closers).chain(&closers).chain(&closers).cloned().collect();
     let want = expected::window_averages(&all, Some((close_at * 1000.0) as i64));
     assert_eq!(want.len(), (SENSORS * 60) as usize);
 
@@ -149,8 +91,8 @@ fn an_hour_of_unkeyed_backlog_gives_exact_windows_with_a_ten_second_grace() {
 
     let mut reader = broker_support::OutputReader::new(broker.bootstrap(), &settings.output_topic);
     reader.expect(&want, Duration::from_secs(240), Duration::from_secs(2));
-    assert_eq!(counter("kstreams_late_records_dropped_total"), 0, "no reading was dropped as late");
-    let pauses = counter("kstreams_partition_pauses_total");
+    assert_eq!(counter_total("kstreams_late_records_dropped_total"), 0, "no reading was dropped as late");
+    let pauses = counter_total("kstreams_partition_pauses_total");
     eprintln!("partition pauses during the catch-up: {pauses}");
     assert!(pauses > 0, "the partitions fetched first ran ahead and were paused");
     let mut streams = streams;

@@ -1,6 +1,6 @@
 //! Support of the real-broker pipeline tests: the readings and the averages they must produce,
 //! a keyed variant of the example topology, a producer and an output reader with deadlines, a
-//! metrics recorder counting restored changelog records, and instances run as child processes.
+//! metrics recorder counting counters (restored changelog records, late records, pauses), and instances run as child processes.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -147,6 +147,8 @@ pub fn start(topology: Topology, config: StreamsConfig) -> KafkaStreams {
 pub enum Placement {
     Keyed,
     UnkeyedOnPartition(fn(u32) -> i32),
+    /// No key and no partition: the partitioner picks one at random, as for the seed's producer.
+    Unkeyed,
 }
 
 /// Sends `readings` to `topic` (acks=all, idempotent), pausing `pace` between event-time
@@ -167,6 +169,7 @@ pub fn produce(servers: &str, topic: &str, readings: &[Reading], placement: Plac
         rec = match placement {
             Placement::Keyed => rec.key(&key[..]),
             Placement::UnkeyedOnPartition(f) => rec.partition(f(r.sensor_id)),
+            Placement::Unkeyed => rec,
         };
         loop {
             match p.send(rec) {
@@ -279,24 +282,23 @@ impl OutputReader {
     }
 }
 
-// --- restored-records metric ------------------------------------------------------------
+// --- counters ---------------------------------------------------------------------------
 
-static RESTORED: Mutex<BTreeMap<String, Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
+/// Counters by `(name, thread label)`.
+static COUNTERS: Mutex<BTreeMap<(String, String), Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
 
-/// Records `kstreams_restored_records_total` per stream thread; ignores other metrics.
-struct RestoreRecorder;
+/// Records every counter by name and `thread` label (other labels are summed); ignores
+/// gauges and histograms.
+struct CounterRecorder;
 
-impl metrics::Recorder for RestoreRecorder {
+impl metrics::Recorder for CounterRecorder {
     fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
     fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
     fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        if key.name() != "kstreams_restored_records_total" {
-            return metrics::Counter::noop();
-        }
         let thread =
             key.labels().find(|l| l.key() == "thread").map(|l| l.value().to_string()).unwrap_or_default();
-        let counter = RESTORED.lock().unwrap().entry(thread).or_default().clone();
+        let counter = COUNTERS.lock().unwrap().entry((key.name().to_string(), thread)).or_default().clone();
         metrics::Counter::from_arc(counter)
     }
     fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
@@ -308,19 +310,32 @@ impl metrics::Recorder for RestoreRecorder {
 }
 
 /// Installs the recorder (once per process).
-pub fn record_restores() {
+pub fn record_counters() {
     static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| metrics::set_global_recorder(RestoreRecorder).unwrap());
+    INSTALL.call_once(|| metrics::set_global_recorder(CounterRecorder).unwrap());
+}
+
+/// The counter `name` summed over every label.
+pub fn counter_total(name: &str) -> u64 {
+    COUNTERS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|((n, _), _)| n == name)
+        .map(|(_, c)| c.load(Ordering::SeqCst))
+        .sum()
 }
 
 /// Changelog records restored by the stream threads of the instance with `client_id`.
 pub fn restored_by(client_id: &str) -> u64 {
     let prefix = format!("{client_id}-StreamThread-");
-    RESTORED
+    COUNTERS
         .lock()
         .unwrap()
         .iter()
-        .filter(|(thread, _)| thread.starts_with(&prefix))
+        .filter(|((name, thread), _)| {
+            name == "kstreams_restored_records_total" && thread.starts_with(&prefix)
+        })
         .map(|(_, n)| n.load(Ordering::SeqCst))
         .sum()
 }
@@ -360,7 +375,7 @@ pub fn run_child(spec: &str) {
         "exactly_once_v2" => ProcessingGuarantee::ExactlyOnceV2,
         _ => ProcessingGuarantee::AtLeastOnce,
     };
-    record_restores();
+    record_counters();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

@@ -275,8 +275,13 @@ impl StreamThread {
                 *s = (*id, seen);
             }
         }
-        self.skew_limits =
-            slowest.iter().map(|(sub, (id, t))| (*sub, (*id, t.saturating_add(skew)))).collect();
+        // The per-record check (`process_one`) only runs against a slowest task that has seen
+        // records; one still waiting for its first record is handled here, once per batch.
+        self.skew_limits = slowest
+            .iter()
+            .filter(|(_, (_, t))| *t != i64::MIN)
+            .map(|(sub, (id, t))| (*sub, (*id, t.saturating_add(skew))))
+            .collect();
         let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
         for id in ids {
             let limit = slowest.get(&id.subtopology).map(|(_, t)| *t);
