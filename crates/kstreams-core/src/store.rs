@@ -58,10 +58,23 @@ impl BuiltStore {
     }
 }
 
+/// Groups the writes a task's stores make while they flush, e.g. into one RocksDB write
+/// batch per task and commit instead of one write per entry. Registered by store builders
+/// with [`TaskResources::add_flush_scope`].
+pub trait FlushScope {
+    /// Called before the task's stores flush.
+    fn begin(&self) -> Result<()>;
+    /// Called after every store flushed: makes their writes durable together.
+    fn commit(&self) -> Result<()>;
+    /// Called when a store failed to flush: the writes since [`FlushScope::begin`] are dropped.
+    fn abort(&self);
+}
+
 /// Per-task resources that store builders share, such as one RocksDB database per task.
 #[derive(Default)]
 pub struct TaskResources {
     map: HashMap<std::any::TypeId, Box<dyn Any>>,
+    scopes: Vec<std::rc::Rc<dyn FlushScope>>,
 }
 
 impl TaskResources {
@@ -79,8 +92,24 @@ impl TaskResources {
         Ok(value)
     }
 
+    /// Whether a resource of type `T` exists.
+    pub fn contains<T: 'static>(&self) -> bool {
+        self.map.contains_key(&std::any::TypeId::of::<T>())
+    }
+
+    /// Registers a scope around the task's store flushes.
+    pub fn add_flush_scope(&mut self, scope: std::rc::Rc<dyn FlushScope>) {
+        self.scopes.push(scope);
+    }
+
+    /// The registered flush scopes.
+    pub fn flush_scopes(&self) -> &[std::rc::Rc<dyn FlushScope>] {
+        &self.scopes
+    }
+
     /// Drops every resource (closing shared databases once their stores are closed).
     pub fn clear(&mut self) {
+        self.scopes.clear();
         self.map.clear();
     }
 }

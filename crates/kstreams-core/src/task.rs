@@ -705,10 +705,27 @@ impl StreamTask {
 
     /// Flushes every store (write caches into the stores and their changelogs).
     pub fn flush(&mut self) -> Result<()> {
+        let scopes = self.resources.flush_scopes().to_vec();
+        for scope in &scopes {
+            scope.begin()?;
+        }
         let mut names: Vec<&String> = self.shared.stores.keys().collect();
         names.sort();
+        let mut flushed = Ok(());
         for name in names {
-            self.shared.stores[name].erased().borrow_mut().flush()?;
+            flushed = self.shared.stores[name].erased().borrow_mut().flush();
+            if flushed.is_err() {
+                break;
+            }
+        }
+        if flushed.is_err() {
+            for scope in &scopes {
+                scope.abort();
+            }
+            return flushed;
+        }
+        for scope in &scopes {
+            scope.commit()?;
         }
         Ok(())
     }

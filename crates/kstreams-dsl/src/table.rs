@@ -243,6 +243,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
                 grace_ms: grace,
                 store: None,
                 index: None,
+                held: Default::default(),
             },
         );
         self.graph.store(Arc::new(store), &[node]);

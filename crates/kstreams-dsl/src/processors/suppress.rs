@@ -34,6 +34,9 @@ pub(crate) struct Suppress<K, V> {
     pub(crate) store: Option<StoreHandle<KeyValueStore<Vec<u8>, Buffered<V>>>>,
     /// `(emit_at, encoded key)` of every held key; built from the store on first use.
     pub(crate) index: Option<BTreeSet<(i64, Vec<u8>)>>,
+    /// The emit time of every held key (the same keys as `index`), so an update of a held
+    /// key needs no store read.
+    pub(crate) held: std::collections::HashMap<Vec<u8>, i64>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
@@ -44,6 +47,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
     fn ensure_index(&mut self) -> Result<()> {
         if self.index.is_none() {
             let entries = self.store()?.borrow().all()?;
+            self.held = entries.iter().map(|(k, b)| (k.clone(), b.emit_at)).collect();
             self.index = Some(entries.into_iter().map(|(k, b)| (b.emit_at, k)).collect());
         }
         Ok(())
@@ -59,6 +63,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
                     if let Some(i) = self.index.as_mut() {
                         i.pop_first();
                     }
+                    self.held.remove(&key);
                     key
                 }
                 _ => return Ok(()),
@@ -101,12 +106,13 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         let store = self.store()?;
         {
             let mut s = store.borrow_mut();
-            let (emit_at, held) = match s.get(&key)? {
-                Some(prev) => (prev.emit_at, true),
+            let (emit_at, held) = match self.held.get(&key) {
+                Some(at) => (*at, true),
                 None => ((self.emit_at)(&r.key, r.timestamp, self.grace_ms), false),
             };
             s.put(&key, &Buffered { value: r.value.new, timestamp: r.timestamp, emit_at })?;
             if !held {
+                self.held.insert(key.clone(), emit_at);
                 if let Some(i) = self.index.as_mut() {
                     i.insert((emit_at, key));
                 }
