@@ -70,10 +70,9 @@ struct Inner {
     config: DriverConfig,
     task_config: TaskConfig,
     tasks: BTreeMap<TaskId, StreamTask>,
-    topic_to_sub: HashMap<String, u32>,
+    /// Every topic a task reads, found with one lookup per delivered record.
+    inputs: HashMap<String, InputTopic>,
     outputs: HashMap<String, VecDeque<OutputRecord>>,
-    offsets: HashMap<String, Vec<i64>>,
-    round_robin: HashMap<String, i32>,
     /// Tasks that write repartition topics: they exist from the first commit on, as they
     /// would in an instance, so an upstream partition without records still reports "idle".
     watermark_writers: Vec<TaskId>,
@@ -82,11 +81,37 @@ struct Inner {
     _dir: tempfile::TempDir,
 }
 
-impl Inner {
-    fn partitions_of(&self, topic: &str) -> i32 {
-        self.config.partitions.get(topic).copied().unwrap_or(self.config.default_partitions).max(1)
-    }
+/// A topic the topology reads: its sub-topology, partition count, and the next offset of
+/// each partition.
+struct InputTopic {
+    subtopology: u32,
+    partitions: i32,
+    next_offsets: Vec<i64>,
+    round_robin: i32,
+}
 
+impl InputTopic {
+    /// The partition of a record (given, by key, or round-robin) and its offset.
+    fn place(&mut self, partition: Option<i32>, key: Option<&[u8]>) -> (i32, i64) {
+        let n = self.partitions;
+        let p = match (partition, key) {
+            (Some(p), _) => p,
+            (None, Some(k)) => default_partition(k, n),
+            (None, None) => {
+                self.round_robin = (self.round_robin + 1) % n;
+                self.round_robin
+            }
+        };
+        let idx = usize::try_from(p).unwrap_or(0);
+        if self.next_offsets.len() <= idx {
+            self.next_offsets.resize(idx + 1, 0);
+        }
+        self.next_offsets[idx] += 1;
+        (p, self.next_offsets[idx] - 1)
+    }
+}
+
+impl Inner {
     fn task(&mut self, id: TaskId) -> Result<&mut StreamTask> {
         if !self.tasks.contains_key(&id) {
             let mut task = StreamTask::new(&self.topology, id, &self.task_config)?;
@@ -98,26 +123,23 @@ impl Inner {
 
     /// Delivers one record to its topic: to the owning task, or to the outputs.
     fn deliver(&mut self, rec: OutputRecord) -> Result<()> {
-        let mut queue = VecDeque::from([rec]);
-        while let Some(rec) = queue.pop_front() {
-            if self.task_config.global_stores.apply(&rec.topic, rec.key.as_deref(), rec.value.as_deref())? {
-                continue;
-            }
-            let Some(&sub) = self.topic_to_sub.get(&rec.topic) else {
-                self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
-                continue;
-            };
-            let n = self.partitions_of(&rec.topic);
-            let partition = match (rec.partition, &rec.key) {
-                (Some(p), _) => p,
-                (None, Some(k)) => default_partition(k, n),
-                (None, None) => {
-                    let rr = self.round_robin.entry(rec.topic.clone()).or_insert(0);
-                    *rr = (*rr + 1) % n;
-                    *rr
+        // The queue only allocates when a record produces records the driver feeds back.
+        let mut queue = VecDeque::new();
+        let mut first = Some(rec);
+        while let Some(rec) = first.take().or_else(|| queue.pop_front()) {
+            // A topic is either read by tasks or global, never both (the topology checks).
+            let Some(input) = self.inputs.get_mut(&rec.topic) else {
+                if !self.task_config.global_stores.apply(
+                    &rec.topic,
+                    rec.key.as_deref(),
+                    rec.value.as_deref(),
+                )? {
+                    self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
                 }
+                continue;
             };
-            let offset = self.next_offset(&rec.topic, partition);
+            let sub = input.subtopology;
+            let (partition, offset) = input.place(rec.partition, rec.key.as_deref());
             let raw = RawRecord {
                 topic: rec.topic,
                 partition,
@@ -132,20 +154,6 @@ impl Inner {
             queue.extend(task.drain_output());
         }
         Ok(())
-    }
-
-    /// The offset the next record of `topic`-`partition` gets.
-    fn next_offset(&mut self, topic: &str, partition: i32) -> i64 {
-        let idx = usize::try_from(partition).unwrap_or(0);
-        if !self.offsets.contains_key(topic) {
-            self.offsets.insert(topic.to_string(), Vec::new());
-        }
-        let Some(offsets) = self.offsets.get_mut(topic) else { return 0 };
-        if offsets.len() <= idx {
-            offsets.resize(idx + 1, 0);
-        }
-        offsets[idx] += 1;
-        offsets[idx] - 1
     }
 
     fn after_input(&mut self) -> Result<()> {
@@ -228,18 +236,24 @@ impl TopologyTestDriver {
     /// A driver with the given configuration.
     pub fn with_config(topology: Topology, config: DriverConfig) -> Result<Self> {
         let dir = tempfile::tempdir().map_err(|e| StreamsError::store("state.dir", "create", e))?;
-        let mut topic_to_sub = HashMap::new();
-        for sub in topology.subtopologies() {
-            for t in &sub.source_topics {
-                topic_to_sub.insert(t.resolve(&config.application_id), sub.id);
-            }
-        }
+        let partitions_of =
+            |name: &str| config.partitions.get(name).copied().unwrap_or(config.default_partitions).max(1);
+        let mut inputs = HashMap::new();
         let mut topic_partitions = HashMap::new();
         for sub in topology.subtopologies() {
+            for t in &sub.source_topics {
+                let name = t.resolve(&config.application_id);
+                let input = InputTopic {
+                    subtopology: sub.id,
+                    partitions: partitions_of(&name),
+                    next_offsets: Vec::new(),
+                    round_robin: 0,
+                };
+                inputs.insert(name, input);
+            }
             for t in sub.source_topics.iter().chain(&sub.sink_topics) {
                 let name = t.resolve(&config.application_id);
-                let n = config.partitions.get(&name).copied().unwrap_or(config.default_partitions).max(1);
-                topic_partitions.insert(name, n);
+                topic_partitions.insert(name.clone(), partitions_of(&name));
             }
         }
         let repartitions: Vec<String> =
@@ -276,10 +290,8 @@ impl TopologyTestDriver {
                 config,
                 task_config,
                 tasks: BTreeMap::new(),
-                topic_to_sub,
+                inputs,
                 outputs: HashMap::new(),
-                offsets: HashMap::new(),
-                round_robin: HashMap::new(),
                 watermark_writers,
                 since_commit: 0,
                 wall_clock: 0,
