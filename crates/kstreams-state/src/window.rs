@@ -71,15 +71,15 @@ pub trait WindowBytesStore: Send {
 
     /// The owning task's stream time, when the store expires by it (see
     /// [`WindowStoreOptions::clock`]); wrappers forward it.
-    fn clock(&self) -> Option<crate::StreamClock> {
+    fn clock_time(&self) -> Option<i64> {
         None
     }
 
     /// The time windows expire by: [`WindowBytesStore::observed_stream_time`], held back to
-    /// [`WindowBytesStore::clock`] when there is one.
+    /// [`WindowBytesStore::clock_time`] when there is one.
     fn expiry_time(&self) -> i64 {
         let t = self.observed_stream_time();
-        self.clock().map_or(t, |c| t.min(c.get()))
+        self.clock_time().map_or(t, |c| t.min(c))
     }
 
     /// Makes buffered writes visible to the layer below (caches); a no-op where meaningless.

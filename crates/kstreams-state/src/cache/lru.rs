@@ -99,11 +99,21 @@ impl<K: Ord + Hash + Clone> LruCache<K> {
         self.entries.values().filter(|s| s.dirty && s.value.is_some()).count()
     }
 
-    /// Marks every entry clean (written to the inner store).
+    /// Marks every entry clean (written to the inner store) and forgets the deletes: once
+    /// written they only remember that a key is absent, which the inner store also knows, and
+    /// kept they would fill the cache with keys that are rarely read again (a suppression
+    /// buffer deletes every key it emits).
     pub fn mark_all_clean(&mut self) {
-        for slot in self.entries.values_mut() {
+        let mut freed = 0;
+        self.entries.retain(|_, slot| {
             slot.dirty = false;
-        }
+            if slot.value.is_none() {
+                freed += slot.size;
+                return false;
+            }
+            true
+        });
+        self.bytes -= freed;
     }
 
     pub fn remove(&mut self, key: &K) {

@@ -164,8 +164,8 @@ impl WindowBytesStore for CachingWindowStore {
         self.observed.max(self.inner.observed_stream_time())
     }
 
-    fn clock(&self) -> Option<crate::StreamClock> {
-        self.inner.clock()
+    fn clock_time(&self) -> Option<i64> {
+        self.inner.clock_time()
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

@@ -74,8 +74,8 @@ impl WindowBytesStore for ChangeLoggingWindowStore {
         self.inner.observed_stream_time()
     }
 
-    fn clock(&self) -> Option<crate::StreamClock> {
-        self.inner.clock()
+    fn clock_time(&self) -> Option<i64> {
+        self.inner.clock_time()
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

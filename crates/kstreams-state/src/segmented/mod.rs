@@ -87,9 +87,9 @@ impl<B: SegmentBackend> Segmented<B> {
         self.observed
     }
 
-    /// The task's stream time the store expires by, if any.
-    pub fn clock(&self) -> Option<StreamClock> {
-        self.clock.clone()
+    /// The task's stream time the store expires by, if it follows one.
+    pub fn clock_time(&self) -> Option<i64> {
+        self.clock.as_ref().map(StreamClock::get)
     }
 
     /// The smallest timestamp that is not expired.

@@ -153,8 +153,8 @@ macro_rules! impl_window_store_via_core {
             fn observed_stream_time(&self) -> i64 {
                 self.core.observed_stream_time()
             }
-            fn clock(&self) -> Option<$crate::StreamClock> {
-                self.core.segmented().clock()
+            fn clock_time(&self) -> Option<i64> {
+                self.core.segmented().clock_time()
             }
             fn close(&mut self) -> Result<(), $crate::StoreError> {
                 self.core.close()
