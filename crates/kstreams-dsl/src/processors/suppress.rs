@@ -36,7 +36,7 @@ pub(crate) struct Suppress<K, V> {
     pub(crate) index: Option<BTreeSet<(i64, Vec<u8>)>>,
     /// The emit time of every held key (the same keys as `index`), so an update of a held
     /// key needs no store read.
-    pub(crate) held: std::collections::HashMap<Vec<u8>, i64>,
+    pub(crate) held: std::collections::HashMap<Vec<u8>, i64, foldhash::fast::RandomState>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
