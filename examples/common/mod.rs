@@ -113,17 +113,20 @@ pub fn temperature_averages(b: &mut StreamsBuilder, s: &TemperatureSettings) {
     )
     .suppress(Suppressed::until_window_closes())
     .to_stream()
-    .map(|w, stats| {
-        let avg = WindowAverage {
-            sensor_id: w.key,
-            window_start: w.window.start,
-            window_end: w.window.end,
-            avg: stats.mean(),
-            count: stats.count,
-            min: stats.min,
-            max: stats.max,
-        };
-        (w.key.to_string(), avg)
-    })
+    .map(window_average)
     .to(&s.output_topic, Produced::with(StringSerde, JsonSerde::new()));
+}
+
+/// One closed window's statistics as the output record: keyed by the sensor id (text).
+pub fn window_average(w: Windowed<u32>, stats: kstreams::dsl::Stats) -> (String, WindowAverage) {
+    let avg = WindowAverage {
+        sensor_id: w.key,
+        window_start: w.window.start,
+        window_end: w.window.end,
+        avg: stats.mean(),
+        count: stats.count,
+        min: stats.min,
+        max: stats.max,
+    };
+    (w.key.to_string(), avg)
 }

@@ -59,18 +59,7 @@ pub fn keyed_topology(s: &TemperatureSettings) -> Topology {
     )
     .suppress(Suppressed::until_window_closes())
     .to_stream()
-    .map(|w, stats| {
-        let avg = WindowAverage {
-            sensor_id: w.key,
-            window_start: w.window.start,
-            window_end: w.window.end,
-            avg: stats.mean(),
-            count: stats.count,
-            min: stats.min,
-            max: stats.max,
-        };
-        (w.key.to_string(), avg)
-    })
+    .map(crate::common::window_average)
     .to(&s.output_topic, Produced::with(StringSerde, JsonSerde::new()));
     b.build().unwrap()
 }

@@ -168,9 +168,8 @@ pub struct TaskShared {
     observed: i64,
     /// Minimum watermark of the active upstream tasks (`None`: unbounded).
     bound: Option<i64>,
-    /// `max(previous, min(observed, bound))`: what windows close on.
-    stream_time: i64,
-    /// `stream_time`, shared with the task's stores.
+    /// The stream time, `max(previous, min(observed, bound))`: what windows close on. Shared
+    /// with the task's stores, which expire segments by it.
     clock: Arc<std::sync::atomic::AtomicI64>,
     wall_clock: i64,
     stores: HashMap<String, BuiltStore>,
@@ -198,12 +197,7 @@ impl TaskShared {
     /// the task reads repartition topics) to the slowest active upstream task's watermark
     /// (`i64::MIN` before the first record). Windows close and records are late by this time.
     pub fn stream_time(&self) -> i64 {
-        self.stream_time
-    }
-
-    /// The highest record timestamp seen so far, whatever the watermarks say.
-    pub fn observed_time(&self) -> i64 {
-        self.observed
+        self.clock.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The wall-clock time the task was last given.
@@ -216,25 +210,19 @@ impl TaskShared {
     pub fn observe_timestamp(&mut self, timestamp: i64) {
         if timestamp > self.observed {
             self.observed = timestamp;
-            let t = match self.bound {
-                None => timestamp,
-                Some(b) => timestamp.min(b),
-            };
-            if t > self.stream_time {
-                self.stream_time = t;
-                self.clock.store(t, std::sync::atomic::Ordering::Relaxed);
-            }
+            self.advance_stream_time();
         }
     }
 
     fn set_bound(&mut self, bound: Option<i64>) {
         self.bound = bound;
-        let t = match bound {
-            None => self.observed,
-            Some(b) => self.observed.min(b),
-        };
-        if t > self.stream_time {
-            self.stream_time = t;
+        self.advance_stream_time();
+    }
+
+    /// Moves stream time to `min(observed, bound)` if that is later.
+    fn advance_stream_time(&mut self) {
+        let t = self.bound.map_or(self.observed, |b| self.observed.min(b));
+        if t > self.stream_time() {
             self.clock.store(t, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -482,7 +470,6 @@ impl StreamTask {
             observed: i64::MIN,
             // Upstream tasks not heard from yet hold stream time back from the start.
             bound: watermarks_in.bound(),
-            stream_time: i64::MIN,
             clock,
             wall_clock: 0,
             stores,
@@ -565,13 +552,12 @@ impl StreamTask {
         self.shared.origin =
             Some(Origin { topic: topic.clone(), partition: raw.partition, offset: raw.offset });
         self.shared.metrics.records_processed += 1;
-        if !self.watermarks_out.is_empty() {
-            self.watermarks_out.last_data_at = Some(self.shared.wall_clock);
-        }
+        self.watermarks_out.last_data_at = Some(self.shared.wall_clock);
         source.borrow_mut().process_raw(raw, &mut self.shared)?;
         self.shared.origin = None;
-        if self.shared.stream_time >= self.next_stream_punctuation || self.has_unstarted_stream_schedules() {
-            self.punctuate(PunctuationType::StreamTime, self.shared.stream_time)?;
+        if self.shared.stream_time() >= self.next_stream_punctuation || self.has_unstarted_stream_schedules()
+        {
+            self.punctuate(PunctuationType::StreamTime, self.shared.stream_time())?;
         }
         Ok(())
     }
@@ -588,22 +574,19 @@ impl StreamTask {
             return Ok(());
         };
         self.watermarks_in.observe(&raw.topic, writer, watermark, idle);
-        let r = self.refresh_stream_time().map(|_| ());
-        tracing::trace!(task = %self.id(), writer, watermark, idle, bound = ?self.shared.bound,
-            observed = self.shared.observed, stream_time = self.shared.stream_time, "watermark");
-        r
+        self.refresh_stream_time().map(|_| ())
     }
 
     /// Re-reads the upstream watermarks; runs stream-time punctuations if stream time moved.
     fn refresh_stream_time(&mut self) -> Result<bool> {
-        let before = self.shared.stream_time;
+        let before = self.shared.stream_time();
         let bound = self.watermarks_in.bound();
         self.shared.set_bound(bound);
-        if self.shared.stream_time > before
-            && (self.shared.stream_time >= self.next_stream_punctuation
+        if self.shared.stream_time() > before
+            && (self.shared.stream_time() >= self.next_stream_punctuation
                 || self.has_unstarted_stream_schedules())
         {
-            return self.punctuate(PunctuationType::StreamTime, self.shared.stream_time);
+            return self.punctuate(PunctuationType::StreamTime, self.shared.stream_time());
         }
         Ok(false)
     }
@@ -614,7 +597,7 @@ impl StreamTask {
     /// anything was written.
     pub fn publish_watermarks(&mut self) -> bool {
         let Some((watermark, idle)) =
-            self.watermarks_out.due(self.shared.stream_time, self.shared.wall_clock)
+            self.watermarks_out.due(self.shared.stream_time(), self.shared.wall_clock)
         else {
             return false;
         };
@@ -644,13 +627,13 @@ impl StreamTask {
         self.watermarks_out.paused = paused;
     }
 
-    /// Whether the task writes watermarks (it writes a repartition topic).
-    pub fn publishes_watermarks(&self) -> bool {
-        !self.watermarks_out.is_empty()
+    /// Whether the runtime paused the task's input.
+    pub fn is_paused(&self) -> bool {
+        self.watermarks_out.paused
     }
 
     fn has_unstarted_stream_schedules(&self) -> bool {
-        self.shared.stream_time != i64::MIN
+        self.shared.stream_time() != i64::MIN
             && self.shared.schedules.iter().any(|s| s.kind == PunctuationType::StreamTime && s.next.is_none())
     }
 
@@ -711,13 +694,8 @@ impl StreamTask {
         }
         let mut names: Vec<&String> = self.shared.stores.keys().collect();
         names.sort();
-        let mut flushed = Ok(());
-        for name in names {
-            flushed = self.shared.stores[name].erased().borrow_mut().flush();
-            if flushed.is_err() {
-                break;
-            }
-        }
+        let flushed =
+            names.into_iter().try_for_each(|name| self.shared.stores[name].erased().borrow_mut().flush());
         if flushed.is_err() {
             for scope in &scopes {
                 scope.abort();
@@ -752,7 +730,7 @@ impl StreamTask {
 
     /// The task's stream time (see [`TaskShared::stream_time`]).
     pub fn stream_time(&self) -> i64 {
-        self.shared.stream_time
+        self.shared.stream_time()
     }
 
     /// The highest record timestamp the task has seen.

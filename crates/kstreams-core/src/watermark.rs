@@ -74,17 +74,11 @@ struct Writer {
     idle: bool,
 }
 
-/// The upstream tasks of one repartition topic.
-#[derive(Debug, Clone)]
-struct TopicWriters {
-    /// Indexed by the writing task's partition; `None` until heard from.
-    writers: Vec<Option<Writer>>,
-}
-
-/// The watermarks a task follows: one entry per repartition topic it reads.
+/// The watermarks a task follows: per repartition topic it reads, its upstream tasks indexed
+/// by the writing task's partition (`None` until heard from).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WatermarkInputs {
-    topics: HashMap<String, TopicWriters>,
+    topics: HashMap<String, Vec<Option<Writer>>>,
 }
 
 impl WatermarkInputs {
@@ -93,7 +87,7 @@ impl WatermarkInputs {
         let topics = topics
             .into_iter()
             .filter(|(_, n)| *n > 0)
-            .map(|(t, n)| (t, TopicWriters { writers: vec![None; usize::try_from(n).unwrap_or(0)] }))
+            .map(|(t, n)| (t, vec![None; usize::try_from(n).unwrap_or(0)]))
             .collect();
         Self { topics }
     }
@@ -112,13 +106,13 @@ impl WatermarkInputs {
     /// Records a watermark of upstream task `writer` of `topic`. Unknown writers (a partition
     /// count that grew) are added.
     pub(crate) fn observe(&mut self, topic: &str, writer: i32, watermark: i64, idle: bool) {
-        let (Some(t), Ok(i)) = (self.topics.get_mut(topic), usize::try_from(writer)) else { return };
-        if t.writers.len() <= i {
-            t.writers.resize(i + 1, None);
+        let (Some(writers), Ok(i)) = (self.topics.get_mut(topic), usize::try_from(writer)) else { return };
+        if writers.len() <= i {
+            writers.resize(i + 1, None);
         }
-        let previous = t.writers[i].map_or(i64::MIN, |w| w.watermark);
+        let previous = writers[i].map_or(i64::MIN, |w| w.watermark);
         // A replayed (older) watermark never moves a writer back.
-        t.writers[i] = Some(Writer { watermark: watermark.max(previous), idle });
+        writers[i] = Some(Writer { watermark: watermark.max(previous), idle });
     }
 
     /// The minimum watermark over the upstream tasks that are not idle (one never heard from
@@ -130,7 +124,7 @@ impl WatermarkInputs {
     /// it is idle, and says so.
     pub(crate) fn bound(&self) -> Option<i64> {
         let mut bound: Option<i64> = None;
-        for w in self.topics.values().flat_map(|t| &t.writers) {
+        for w in self.topics.values().flatten() {
             let wm = match w {
                 Some(w) if w.idle => continue,
                 Some(w) => w.watermark,
@@ -161,13 +155,10 @@ impl WatermarkOutputs {
         Self { topics, idle_ms, ..Self::default() }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.topics.is_empty()
-    }
-
     /// What to publish at wall-clock `now` for stream time `stream_time`: `Some` when it
-    /// changed, or as a heartbeat every quarter of the idle time so readers keep counting
-    /// this task as alive.
+    /// changed, or again every quarter of the idle time, so that a reader that starts later
+    /// (after a rebalance: it keeps no watermarks) learns this task's progress even when it
+    /// no longer changes.
     pub(crate) fn due(&mut self, stream_time: i64, now: i64) -> Option<(i64, bool)> {
         let last_data = *self.last_data_at.get_or_insert(now);
         let idle = !self.paused && now.saturating_sub(last_data) >= self.idle_ms;

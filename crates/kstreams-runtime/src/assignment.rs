@@ -15,7 +15,9 @@ use crate::error::Result;
 /// The mapping between input partitions and tasks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskLayout {
-    by_partition: HashMap<(String, i32), TaskId>,
+    /// Topic → the task of each of its partitions (indexed by partition), so a lookup per
+    /// record needs no allocation.
+    by_partition: HashMap<String, Vec<Option<TaskId>>>,
     tasks: BTreeMap<TaskId, Vec<(String, i32)>>,
 }
 
@@ -36,8 +38,13 @@ impl TaskLayout {
             .collect();
         let mut layout = Self::default();
         for assignment in group_partitions(&subs, partition_counts)? {
-            for tp in &assignment.partitions {
-                layout.by_partition.insert(tp.clone(), assignment.task);
+            for (topic, p) in &assignment.partitions {
+                let Ok(i) = usize::try_from(*p) else { continue };
+                let slots = layout.by_partition.entry(topic.clone()).or_default();
+                if slots.len() <= i {
+                    slots.resize(i + 1, None);
+                }
+                slots[i] = Some(assignment.task);
             }
             layout.tasks.insert(assignment.task, assignment.partitions);
         }
@@ -46,7 +53,8 @@ impl TaskLayout {
 
     /// The task that reads `topic`-`partition`.
     pub fn task_for(&self, topic: &str, partition: i32) -> Option<TaskId> {
-        self.by_partition.get(&(topic.to_string(), partition)).copied()
+        let slots = self.by_partition.get(topic)?;
+        slots.get(usize::try_from(partition).ok()?).copied().flatten()
     }
 
     /// The partitions task `task` reads.
@@ -65,18 +73,16 @@ impl TaskLayout {
     }
 
     /// The partition count of each source topic (internal ones included).
-    pub fn partition_counts(&self) -> std::collections::HashMap<String, i32> {
-        let mut counts = std::collections::HashMap::new();
-        for (t, p) in self.by_partition.keys() {
-            let n = counts.entry(t.clone()).or_insert(0);
-            *n = (*n).max(p + 1);
-        }
-        counts
+    pub fn partition_counts(&self) -> HashMap<String, i32> {
+        self.by_partition
+            .iter()
+            .map(|(t, slots)| (t.clone(), i32::try_from(slots.len()).unwrap_or(i32::MAX)))
+            .collect()
     }
 
     /// The topics the consumers subscribe to, sorted.
     pub fn source_topics(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self.by_partition.keys().map(|(t, _)| t).collect();
+        let set: BTreeSet<&String> = self.by_partition.keys().collect();
         set.into_iter().cloned().collect()
     }
 }

@@ -37,8 +37,6 @@ pub(crate) struct ActiveTask {
     checkpoint_on_disk: bool,
     /// Whether a checkpoint means anything: some logged store keeps its data on disk.
     persistent: bool,
-    /// Whether the thread paused the task's partitions (event-time alignment).
-    pub(crate) paused: bool,
     /// When the task last processed a record (or was created).
     pub(crate) last_record_at: std::time::Instant,
     /// The group's committed offsets of the task's partitions when it was created.
@@ -93,7 +91,6 @@ impl ActiveTask {
             checkpoint,
             checkpoint_on_disk,
             persistent,
-            paused: false,
             last_record_at: std::time::Instant::now(),
             start_offsets: HashMap::new(),
             waiting: None,

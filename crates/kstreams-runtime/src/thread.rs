@@ -94,6 +94,8 @@ struct StreamThread {
     groups: BTreeMap<TaskId, PartitionGroup>,
     /// Partitions paused because their task's buffer is full.
     buffer_paused: std::collections::BTreeSet<TopicPartition>,
+    /// `kstreams_records_consumed_total` of this thread (registered once, not per record).
+    records_consumed: metrics::Counter,
     /// Interactive queries waiting to run against this thread's tasks.
     queries: std::sync::mpsc::Receiver<crate::query::QueryRequest>,
 }
@@ -133,6 +135,7 @@ impl StreamThread {
             event_time: config.event_time().clone(),
             topic_partitions: shared.layout.partition_counts(),
         };
+        let records_consumed = metrics::counter!("kstreams_records_consumed_total", "thread" => name.clone());
         Ok(Self {
             index,
             name,
@@ -148,6 +151,7 @@ impl StreamThread {
             skew_limits: BTreeMap::new(),
             groups: BTreeMap::new(),
             buffer_paused: std::collections::BTreeSet::new(),
+            records_consumed,
             queries,
         })
     }
@@ -252,7 +256,7 @@ impl StreamThread {
         for id in &ids {
             let Some(t) = self.tasks.get(id) else { continue };
             let seen = t.task.observed_time();
-            if !t.paused && t.last_record_at.elapsed() >= idle {
+            if !t.task.is_paused() && t.last_record_at.elapsed() >= idle {
                 continue; // quiet: does not hold the others back
             }
             if seen == i64::MIN {
@@ -289,10 +293,10 @@ impl StreamThread {
             let seen = task.task.observed_time();
             let (pause, resume) = match limit {
                 Some(min) => (
-                    !task.paused && seen > min.saturating_add(skew),
-                    task.paused && seen <= min.saturating_add(skew / 2),
+                    !task.task.is_paused() && seen > min.saturating_add(skew),
+                    task.task.is_paused() && seen <= min.saturating_add(skew / 2),
                 ),
-                None => (false, task.paused),
+                None => (false, task.task.is_paused()),
             };
             if pause || resume {
                 self.set_paused(id, pause)?;
@@ -334,7 +338,6 @@ impl StreamThread {
             return Ok(());
         }
         if let Some(task) = self.tasks.get_mut(&id) {
-            task.paused = paused;
             task.task.set_paused(paused);
             tracing::debug!(thread = %self.name, task = %id, paused, event_time = task.task.observed_time(),
                 "event-time alignment");
@@ -385,11 +388,13 @@ impl StreamThread {
         self.process_buffered()
     }
 
-    /// Processes `raw` now, or buffers it if its task reads several partitions.
+    /// Processes `raw` now in its task, or buffers it if the task reads several partitions.
     fn dispatch(&mut self, raw: RawRecord) -> Result<()> {
-        let group =
-            self.shared.layout.task_for(&raw.topic, raw.partition).and_then(|id| self.groups.get_mut(&id));
-        let Some(group) = group else { return self.process_one(&raw) };
+        let Some(id) = self.shared.layout.task_for(&raw.topic, raw.partition) else {
+            tracing::warn!(thread = %self.name, topic = %raw.topic, partition = raw.partition, "record of a partition no task reads");
+            return Ok(());
+        };
+        let Some(group) = self.groups.get_mut(&id) else { return self.process_one(id, &raw) };
         let tp = (raw.topic.clone(), raw.partition);
         if group.push(raw) >= BUFFERED_PER_PARTITION && !self.buffer_paused.contains(&tp) {
             let mut tpl = TopicPartitionList::new();
@@ -419,7 +424,7 @@ impl StreamThread {
             let now = Instant::now();
             let mut result: Result<()> = Ok(());
             while let Some(raw) = group.next(max_idle, now) {
-                result = self.process_one(&raw);
+                result = self.process_one(id, &raw);
                 if result.is_err() {
                     break;
                 }
@@ -436,7 +441,7 @@ impl StreamThread {
                 let id = self.shared.layout.task_for(t, *p);
                 let buffered = id.and_then(|id| self.groups.get(&id)).map_or(0, |g| g.buffered(t, *p));
                 buffered < BUFFERED_PER_PARTITION / 2
-                    && !id.is_some_and(|id| self.tasks.get(&id).is_some_and(|t| t.paused))
+                    && !id.is_some_and(|id| self.tasks.get(&id).is_some_and(|t| t.task.is_paused()))
             })
             .cloned()
             .collect();
@@ -451,11 +456,8 @@ impl StreamThread {
         Ok(())
     }
 
-    fn process_one(&mut self, raw: &RawRecord) -> Result<()> {
-        let Some(id) = self.shared.layout.task_for(&raw.topic, raw.partition) else {
-            tracing::warn!(thread = %self.name, topic = %raw.topic, partition = raw.partition, "record of a partition no task reads");
-            return Ok(());
-        };
+    /// Processes `raw` in task `id`.
+    fn process_one(&mut self, id: TaskId, raw: &RawRecord) -> Result<()> {
         let Some(task) = self.tasks.get_mut(&id) else {
             // Revoked since it was fetched: its offset is not committed, the new owner reads it.
             tracing::debug!(thread = %self.name, task = %id, offset = raw.offset, "dropping record of a task this thread no longer owns");
@@ -463,11 +465,11 @@ impl StreamThread {
         };
         self.producer.begin()?;
         task.process(raw)?;
-        metrics::counter!("kstreams_records_consumed_total", "thread" => self.name.clone()).increment(1);
+        self.records_consumed.increment(1);
         for record in task.drain_output() {
             self.producer.send(&record)?;
         }
-        let ahead = !task.paused
+        let ahead = !task.task.is_paused()
             && self
                 .skew_limits
                 .get(&id.subtopology)
@@ -511,7 +513,7 @@ impl StreamThread {
             self.commit(CommitReason::Revocation)?;
         }
         for id in revoked {
-            if self.tasks.get(&id).is_some_and(|t| t.paused) {
+            if self.tasks.get(&id).is_some_and(|t| t.task.is_paused()) {
                 // librdkafka keeps a partition's pause flag: clear it for the next owner.
                 self.set_paused(id, false)?;
             }

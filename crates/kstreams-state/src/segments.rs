@@ -117,8 +117,14 @@ mod tests {
 /// A task's stream time, shared with its segmented stores so that segments expire by the
 /// task's stream time (held back by watermarks) rather than by the newest timestamp written:
 /// a record from a partition running ahead must not expire windows that are still open.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct StreamClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Default for StreamClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl StreamClock {
     /// A clock at `i64::MIN` (nothing seen).

@@ -69,10 +69,7 @@ impl<B: SegmentBackend> Segmented<B> {
     /// The time segments expire by: the newest timestamp written, held back to the task's
     /// stream time when the store follows one.
     fn expiry_time(&self) -> i64 {
-        match &self.clock {
-            Some(c) => self.observed.min(c.get()),
-            None => self.observed,
-        }
+        self.clock_time().map_or(self.observed, |c| self.observed.min(c))
     }
 
     pub fn name(&self) -> &str {
