@@ -24,7 +24,9 @@ pub trait Serde<T>: Send + Sync + 'static {
 
     /// Encodes `value` into a new buffer.
     fn serialize(&self, value: &T) -> Result<Vec<u8>, SerdeError> {
-        let mut out = Vec::new();
+        // Room for a typical key or small value: encoders that write a few bytes at a time
+        // would otherwise reallocate three or four times.
+        let mut out = Vec::with_capacity(64);
         self.serialize_into(value, &mut out)?;
         Ok(out)
     }

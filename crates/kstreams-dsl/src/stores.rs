@@ -178,6 +178,8 @@ pub struct KeyValueStore<K, V> {
     value_serde: Arc<dyn Serde<V>>,
     logging: Option<Logging>,
     key_buf: Vec<u8>,
+    /// Reused for encoding values, so a put allocates nothing in steady state.
+    value_buf: Vec<u8>,
 }
 
 impl<K: 'static, V: 'static> KeyValueStore<K, V> {
@@ -197,8 +199,9 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
     pub fn put(&mut self, key: &K, value: &V) -> Result<()> {
         self.key_buf.clear();
         self.key_serde.serialize_into(key, &mut self.key_buf).map_err(serde_err(&self.name, "put"))?;
-        let v = self.value_serde.serialize(value).map_err(serde_err(&self.name, "put"))?;
-        self.inner.put(&self.key_buf, &v).map_err(store_err(&self.name, "put"))
+        self.value_buf.clear();
+        self.value_serde.serialize_into(value, &mut self.value_buf).map_err(serde_err(&self.name, "put"))?;
+        self.inner.put(&self.key_buf, &self.value_buf).map_err(store_err(&self.name, "put"))
     }
 
     /// Removes `key`.
@@ -317,6 +320,7 @@ impl<K: 'static, V: 'static> StoreBuilder for KvStoreBuilder<K, V> {
             value_serde: self.value_serde.clone(),
             logging,
             key_buf: Vec::new(),
+            value_buf: Vec::new(),
         }))
     }
 }
@@ -329,6 +333,8 @@ pub struct WindowStore<K, V> {
     value_serde: Arc<dyn Serde<V>>,
     logging: Option<Logging>,
     key_buf: Vec<u8>,
+    /// Reused for encoding values, so a put allocates nothing in steady state.
+    value_buf: Vec<u8>,
 }
 
 impl<K: 'static, V: 'static> WindowStore<K, V> {
@@ -351,11 +357,16 @@ impl<K: 'static, V: 'static> WindowStore<K, V> {
     pub fn put(&mut self, key: &K, start: i64, value: Option<&V>) -> Result<bool> {
         self.encode_key(key, "put")?;
         let bytes = match value {
-            Some(v) => Some(self.value_serde.serialize(v).map_err(serde_err(&self.name, "put"))?),
+            Some(v) => {
+                self.value_buf.clear();
+                self.value_serde
+                    .serialize_into(v, &mut self.value_buf)
+                    .map_err(serde_err(&self.name, "put"))?;
+                Some(self.value_buf.as_slice())
+            }
             None => None,
         };
-        let outcome =
-            self.inner.put(&self.key_buf, start, bytes.as_deref()).map_err(store_err(&self.name, "put"))?;
+        let outcome = self.inner.put(&self.key_buf, start, bytes).map_err(store_err(&self.name, "put"))?;
         Ok(outcome.is_written())
     }
 
@@ -474,6 +485,7 @@ impl<K: 'static, V: 'static> StoreBuilder for WindowStoreBuilder<K, V> {
             value_serde: self.value_serde.clone(),
             logging,
             key_buf: Vec::new(),
+            value_buf: Vec::new(),
         }))
     }
 }
@@ -486,6 +498,8 @@ pub struct SessionStore<K, V> {
     value_serde: Arc<dyn Serde<V>>,
     logging: Option<Logging>,
     key_buf: Vec<u8>,
+    /// Reused for encoding values, so a put allocates nothing in steady state.
+    value_buf: Vec<u8>,
 }
 
 impl<K: 'static, V: 'static> SessionStore<K, V> {
@@ -517,13 +531,17 @@ impl<K: 'static, V: 'static> SessionStore<K, V> {
     pub fn put(&mut self, key: &K, start: i64, end: i64, value: Option<&V>) -> Result<bool> {
         self.encode_key(key, "put")?;
         let bytes = match value {
-            Some(v) => Some(self.value_serde.serialize(v).map_err(serde_err(&self.name, "put"))?),
+            Some(v) => {
+                self.value_buf.clear();
+                self.value_serde
+                    .serialize_into(v, &mut self.value_buf)
+                    .map_err(serde_err(&self.name, "put"))?;
+                Some(self.value_buf.as_slice())
+            }
             None => None,
         };
-        let outcome = self
-            .inner
-            .put(&self.key_buf, start, end, bytes.as_deref())
-            .map_err(store_err(&self.name, "put"))?;
+        let outcome =
+            self.inner.put(&self.key_buf, start, end, bytes).map_err(store_err(&self.name, "put"))?;
         Ok(outcome.is_written())
     }
 
@@ -605,6 +623,7 @@ impl<K: 'static, V: 'static> StoreBuilder for SessionStoreBuilder<K, V> {
             value_serde: self.value_serde.clone(),
             logging,
             key_buf: Vec::new(),
+            value_buf: Vec::new(),
         }))
     }
 }

@@ -244,6 +244,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
                 store: None,
                 index: None,
                 held: Default::default(),
+                key_buf: Vec::new(),
             },
         );
         self.graph.store(Arc::new(store), &[node]);

@@ -66,7 +66,9 @@ pub trait WindowBytesStore: Send {
         self.fetch_all(i64::MIN, i64::MAX)
     }
 
-    /// The largest window start ever put, or `i64::MIN` before the first put.
+    /// The largest window start ever put, or `i64::MIN` before the first put. Persistent
+    /// stores keep it with their data, so it holds after a reopen: the store holds no window
+    /// starting later (the write cache relies on this to skip reads of new windows).
     fn observed_stream_time(&self) -> i64;
 
     /// The owning task's stream time, when the store expires by it (see

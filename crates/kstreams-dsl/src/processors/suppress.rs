@@ -37,6 +37,8 @@ pub(crate) struct Suppress<K, V> {
     /// The emit time of every held key (the same keys as `index`), so an update of a held
     /// key needs no store read.
     pub(crate) held: std::collections::HashMap<Vec<u8>, i64, foldhash::fast::RandomState>,
+    /// Where each update's key is encoded.
+    pub(crate) key_buf: Vec<u8>,
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
@@ -58,16 +60,13 @@ impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
         let now = ctx.stream_time();
         let store = self.store()?;
         loop {
-            let due = match self.index.as_mut().and_then(|i| i.first().cloned()) {
-                Some((at, key)) if at <= now => {
-                    if let Some(i) = self.index.as_mut() {
-                        i.pop_first();
-                    }
-                    self.held.remove(&key);
-                    key
-                }
-                _ => return Ok(()),
+            // Peeks without copying the key: this runs on every record and stream-time tick.
+            let due = match self.index.as_mut() {
+                Some(i) if i.first().is_some_and(|(at, _)| *at <= now) => i.pop_first().map(|(_, k)| k),
+                _ => None,
             };
+            let Some(due) = due else { return Ok(()) };
+            self.held.remove(&due);
             let held = {
                 let mut s = store.borrow_mut();
                 let held = s.get(&due)?;
@@ -99,22 +98,26 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<()> {
         self.ensure_index()?;
-        let key = self
-            .key_serde
-            .serialize(&r.key)
+        let key = &mut self.key_buf;
+        key.clear();
+        self.key_serde
+            .serialize_into(&r.key, key)
             .map_err(|e| StreamsError::store(self.store_name.clone(), "suppress buffer", e))?;
-        let store = self.store()?;
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| StreamsError::Topology("suppress processor used before init".into()))?;
         {
             let mut s = store.borrow_mut();
-            let (emit_at, held) = match self.held.get(&key) {
+            let (emit_at, held) = match self.held.get(key.as_slice()) {
                 Some(at) => (*at, true),
                 None => ((self.emit_at)(&r.key, r.timestamp, self.grace_ms), false),
             };
-            s.put(&key, &Buffered { value: r.value.new, timestamp: r.timestamp, emit_at })?;
+            s.put(key, &Buffered { value: r.value.new, timestamp: r.timestamp, emit_at })?;
             if !held {
                 self.held.insert(key.clone(), emit_at);
                 if let Some(i) = self.index.as_mut() {
-                    i.insert((emit_at, key));
+                    i.insert((emit_at, key.clone()));
                 }
             }
         }

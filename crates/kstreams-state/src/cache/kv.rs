@@ -75,7 +75,7 @@ impl KeyValueBytesStore for CachingKeyValueStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let cached = self.cache.borrow_mut().get(&key.to_vec());
+        let cached = self.cache.borrow_mut().get(key);
         match cached {
             Some(value) => {
                 self.count(|s| s.hits += 1);
@@ -89,12 +89,12 @@ impl KeyValueBytesStore for CachingKeyValueStore {
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.cache.get_mut().put_dirty(key.to_vec(), Some(value.to_vec()));
+        self.cache.get_mut().put_dirty_copy(key, <[u8]>::to_vec, Some(value));
         self.evict()
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<(), StoreError> {
-        self.cache.get_mut().put_dirty(key.to_vec(), None);
+        self.cache.get_mut().put_dirty_copy(key, <[u8]>::to_vec, None);
         self.evict()
     }
 

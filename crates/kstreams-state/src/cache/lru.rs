@@ -1,5 +1,6 @@
 //! A byte-bounded LRU map of cached values with dirty flags, ordered by key.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::ops::RangeBounds;
@@ -35,8 +36,13 @@ impl<K: Ord + Hash + Clone> LruCache<K> {
         Self { entries: HashMap::default(), tick: 0, bytes: 0, max_bytes, key_size }
     }
 
-    /// The cached value of `key`, marking it used; `None` on a miss.
-    pub fn get(&mut self, key: &K) -> Option<Cached> {
+    /// The cached value of `key`, marking it used; `None` on a miss. The key is borrowed, so
+    /// a lookup allocates nothing but the returned copy of the value.
+    pub fn get<Q>(&mut self, key: &Q) -> Option<Cached>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let tick = self.next_tick();
         let slot = self.entries.get_mut(key)?;
         slot.tick = tick;
@@ -52,6 +58,34 @@ impl<K: Ord + Hash + Clone> LruCache<K> {
         if let Some(old) = self.entries.insert(key, slot) {
             self.bytes -= old.size;
         }
+    }
+
+    /// Caches a copy of `value` for `key` as dirty. An update of a cached key copies into the
+    /// entry's own buffer: no allocation unless the value grew.
+    /// `owned` makes the key to store when `key` is not cached yet.
+    pub fn put_dirty_copy<Q>(&mut self, key: &Q, owned: impl FnOnce(&Q) -> K, value: Option<&[u8]>)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let tick = self.next_tick();
+        if let Some(slot) = self.entries.get_mut(key) {
+            let key_size = slot.size - ENTRY_OVERHEAD - slot.value.as_ref().map_or(0, Vec::len);
+            match (value, slot.value.as_mut()) {
+                (Some(v), Some(buf)) => {
+                    buf.clear();
+                    buf.extend_from_slice(v);
+                }
+                (v, _) => slot.value = v.map(<[u8]>::to_vec),
+            }
+            let size = key_size + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
+            self.bytes = self.bytes - slot.size + size;
+            slot.size = size;
+            slot.dirty = true;
+            slot.tick = tick;
+            return;
+        }
+        self.put_dirty(owned(key), value.map(<[u8]>::to_vec));
     }
 
     /// Least recently used keys to evict, oldest first, once the cache exceeds `max_bytes`:
@@ -116,7 +150,11 @@ impl<K: Ord + Hash + Clone> LruCache<K> {
         self.bytes -= freed;
     }
 
-    pub fn remove(&mut self, key: &K) {
+    pub fn remove<Q>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         if let Some(slot) = self.entries.remove(key) {
             self.bytes -= slot.size;
         }
@@ -166,5 +204,24 @@ mod tests {
         cache.put_dirty(b"c".to_vec(), None);
         // Over budget: evict down to 3/4 of it, least recently used (b) first.
         assert_eq!(cache.victims(), vec![b"b".to_vec(), b"a".to_vec()]);
+    }
+
+    #[test]
+    fn an_in_place_update_keeps_the_byte_count_exact() {
+        let mut cache: LruCache<Vec<u8>> = LruCache::new(1 << 20, Vec::len);
+        cache.put_dirty_copy(&b"k"[..], <[u8]>::to_vec, Some(&b"12345"[..]));
+        assert_eq!(cache.bytes, 1 + 5 + ENTRY_OVERHEAD);
+        cache.put_dirty_copy(&b"k"[..], <[u8]>::to_vec, Some(&b"1"[..]));
+        assert_eq!(cache.bytes, 1 + 1 + ENTRY_OVERHEAD);
+        cache.put_dirty_copy(&b"k"[..], <[u8]>::to_vec, None);
+        assert_eq!(cache.bytes, 1 + ENTRY_OVERHEAD);
+        assert_eq!(cache.get(&b"k"[..]), Some(None));
+        cache.put_dirty_copy(&b"k"[..], <[u8]>::to_vec, Some(&b"123"[..]));
+        assert_eq!(cache.get(&b"k"[..]), Some(Some(b"123".to_vec())));
+        assert_eq!(cache.dirty(), vec![(b"k".to_vec(), Some(b"123".to_vec()))]);
+        cache.mark_all_clean();
+        cache.put_dirty_copy(&b"k"[..], <[u8]>::to_vec, Some(&b"4"[..]));
+        assert_eq!(cache.dirty(), vec![(b"k".to_vec(), Some(b"4".to_vec()))]);
+        assert_eq!(cache.bytes, 1 + 1 + ENTRY_OVERHEAD);
     }
 }

@@ -9,8 +9,53 @@ use crate::segments::is_expired;
 use crate::window::WindowEntry;
 use crate::{PutOutcome, StoreError, WindowBytesStore};
 
-/// A cache key: `(key, window start)`, ordered by key then start.
-type WindowCacheKey = (Vec<u8>, i64);
+/// A cache key: the record key followed by the window start (8 bytes, big-endian), in one
+/// buffer, so that a lookup borrows a reused scratch buffer instead of allocating a key.
+/// Ordered by key, then start.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct WindowCacheKey(Vec<u8>);
+
+impl WindowCacheKey {
+    fn new(key: &[u8], start: i64) -> Self {
+        let mut bytes = Vec::with_capacity(key.len() + 8);
+        encode_into(&mut bytes, key, start);
+        Self(bytes)
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.0[..self.0.len() - 8]
+    }
+
+    fn start(&self) -> i64 {
+        let mut be = [0u8; 8];
+        be.copy_from_slice(&self.0[self.0.len() - 8..]);
+        i64::from_be_bytes(be)
+    }
+}
+
+fn encode_into(buf: &mut Vec<u8>, key: &[u8], start: i64) {
+    buf.clear();
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(&start.to_be_bytes());
+}
+
+impl std::borrow::Borrow<[u8]> for WindowCacheKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Ord for WindowCacheKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(other.key()).then_with(|| self.start().cmp(&other.start()))
+    }
+}
+
+impl PartialOrd for WindowCacheKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// A write cache in front of a window store (not for stores that retain duplicates).
 ///
@@ -21,6 +66,8 @@ type WindowCacheKey = (Vec<u8>, i64);
 pub struct CachingWindowStore {
     inner: Box<dyn WindowBytesStore>,
     cache: RefCell<LruCache<WindowCacheKey>>,
+    /// Where `fetch` and `put` encode the cache key they look up.
+    scratch: RefCell<Vec<u8>>,
     observed: i64,
     stats: Cell<CacheStats>,
 }
@@ -38,7 +85,8 @@ impl CachingWindowStore {
         let observed = inner.observed_stream_time();
         Ok(Self {
             inner,
-            cache: RefCell::new(LruCache::new(max_bytes, |(k, _)| k.len() + 8)),
+            cache: RefCell::new(LruCache::new(max_bytes, |k| k.0.len())),
+            scratch: RefCell::new(Vec::new()),
             observed,
             stats: Cell::new(CacheStats::default()),
         })
@@ -65,9 +113,9 @@ impl CachingWindowStore {
 
     /// Puts `entries` into the inner store in ascending start order.
     fn write_through(&mut self, mut entries: Vec<(WindowCacheKey, Cached)>) -> Result<(), StoreError> {
-        entries.sort_by_key(|((_, start), _)| *start);
-        for ((key, start), value) in &entries {
-            self.inner.put(key, *start, value.as_deref())?;
+        entries.sort_by_key(|(key, _)| key.start());
+        for (key, value) in &entries {
+            self.inner.put(key.key(), key.start(), value.as_deref())?;
         }
         self.count(|s| s.writes += entries.len() as u64);
         Ok(())
@@ -103,7 +151,9 @@ impl WindowBytesStore for CachingWindowStore {
         if self.is_expired(window_start) {
             return Ok(PutOutcome::Expired);
         }
-        self.cache.get_mut().put_dirty((key.to_vec(), window_start), value.map(<[u8]>::to_vec));
+        let scratch = self.scratch.get_mut();
+        encode_into(scratch, key, window_start);
+        self.cache.get_mut().put_dirty_copy(scratch.as_slice(), |b| WindowCacheKey(b.to_vec()), value);
         self.evict()?;
         Ok(PutOutcome::Written)
     }
@@ -112,7 +162,11 @@ impl WindowBytesStore for CachingWindowStore {
         if self.is_expired(window_start) {
             return Ok(None);
         }
-        let cached = self.cache.borrow_mut().get(&(key.to_vec(), window_start));
+        let cached = {
+            let mut scratch = self.scratch.borrow_mut();
+            encode_into(&mut scratch, key, window_start);
+            self.cache.borrow_mut().get(scratch.as_slice())
+        };
         match cached {
             Some(value) => {
                 self.count(|s| s.hits += 1);
@@ -120,6 +174,12 @@ impl WindowBytesStore for CachingWindowStore {
             }
             None => {
                 self.count(|s| s.misses += 1);
+                // The inner store has never been written a window that starts later than its
+                // observed stream time (persisted with its writes): a new window, the common
+                // miss, needs no read of it.
+                if window_start > self.inner.observed_stream_time() {
+                    return Ok(None);
+                }
                 self.inner.fetch(key, window_start)
             }
         }
@@ -133,8 +193,8 @@ impl WindowBytesStore for CachingWindowStore {
         let cached: Vec<_> = self
             .cache
             .borrow()
-            .range((key.to_vec(), from)..=(key.to_vec(), to))
-            .map(|((_, start), v)| (*start, v.clone()))
+            .range(WindowCacheKey::new(key, from)..=WindowCacheKey::new(key, to))
+            .map(|(k, v)| (k.start(), v.clone()))
             .collect();
         let inner = self.inner.fetch_range(key, from, to)?;
         MergeIter::new(cached, inner.into_iter().map(Ok)).collect()
@@ -149,8 +209,8 @@ impl WindowBytesStore for CachingWindowStore {
             .cache
             .borrow()
             .iter()
-            .filter(|((_, start), _)| (from..=to).contains(start))
-            .map(|((key, start), v)| ((*start, key.clone()), v.clone()))
+            .filter(|(k, _)| (from..=to).contains(&k.start()))
+            .map(|(k, v)| ((k.start(), k.key().to_vec()), v.clone()))
             .collect();
         cached.sort_by(|a, b| a.0.cmp(&b.0));
         let inner =
@@ -176,7 +236,7 @@ impl WindowBytesStore for CachingWindowStore {
         }
         let observed = self.expiry_time();
         let retention = self.inner.retention_ms();
-        self.cache.get_mut().retain(|(_, start)| !is_expired(*start, observed, retention));
+        self.cache.get_mut().retain(|k| !is_expired(k.start(), observed, retention));
         self.inner.flush()
     }
 
