@@ -111,11 +111,23 @@ pub fn config_with(
     state_dir: &Path,
     guarantee: ProcessingGuarantee,
 ) -> StreamsConfig {
+    config_committing_every(servers, app, client, state_dir, guarantee, Duration::from_millis(200))
+}
+
+/// [`config_with`], committing every `commit_interval`.
+pub fn config_committing_every(
+    servers: &str,
+    app: &str,
+    client: &str,
+    state_dir: &Path,
+    guarantee: ProcessingGuarantee,
+    commit_interval: Duration,
+) -> StreamsConfig {
     StreamsConfig::builder(app, servers)
         .client_id(client)
         .state_dir(state_dir)
         .processing_guarantee(guarantee)
-        .commit_interval(Duration::from_millis(200))
+        .commit_interval(commit_interval)
         .client_setting(ClientKind::Consumer, "session.timeout.ms", "6000")
         .client_setting(ClientKind::Consumer, "heartbeat.interval.ms", "500")
         .build()
@@ -317,48 +329,67 @@ pub fn counter_total(name: &str) -> u64 {
 
 /// Changelog records restored by the stream threads of the instance with `client_id`.
 pub fn restored_by(client_id: &str) -> u64 {
+    thread_counter("kstreams_restored_records_total", client_id)
+}
+
+/// Counter `name` summed over the stream threads of the instance with `client_id`.
+pub fn thread_counter(name: &str, client_id: &str) -> u64 {
     let prefix = format!("{client_id}-StreamThread-");
     COUNTERS
         .lock()
         .unwrap()
         .iter()
-        .filter(|((name, thread), _)| {
-            name == "kstreams_restored_records_total" && thread.starts_with(&prefix)
-        })
+        .filter(|((n, thread), _)| n == name && thread.starts_with(&prefix))
         .map(|(_, n)| n.load(Ordering::SeqCst))
         .sum()
 }
 
 // --- instances as child processes -------------------------------------------------------
 
-/// Set in a child process:
-/// `bootstrap|application id|client id|state dir|input|output|keyed or unkeyed|guarantee`.
+/// Set in a child process: `bootstrap|application id|client id|state dir|input|output|keyed
+/// or unkeyed|guarantee|commit interval ms`.
 pub const CHILD_ENV: &str = "KSTREAMS_BROKER_TEST_CHILD";
 /// Prefix of the status lines a child prints.
 const STATUS: &str = "KSTREAMS_CHILD_STATUS";
 
-/// The spec of a child running `variant` under `guarantee`.
-pub fn child_spec(
-    servers: &str,
-    app: &str,
-    client: &str,
-    dir: &Path,
-    s: &TemperatureSettings,
-    variant: Variant,
-    guarantee: ProcessingGuarantee,
-) -> String {
-    let variant = if variant == Variant::Keyed { "keyed" } else { "unkeyed" };
-    let (input, output) = (&s.input_topic, &s.output_topic);
-    format!("{servers}|{app}|{client}|{}|{input}|{output}|{variant}|{guarantee}", dir.display())
+/// What a child instance runs.
+pub struct ChildSpec<'a> {
+    pub servers: &'a str,
+    pub app: &'a str,
+    pub client: &'a str,
+    pub dir: &'a Path,
+    pub settings: &'a TemperatureSettings,
+    pub variant: Variant,
+    pub guarantee: ProcessingGuarantee,
+    pub commit_interval: Duration,
+}
+
+impl ChildSpec<'_> {
+    /// The [`CHILD_ENV`] value.
+    pub fn encode(&self) -> String {
+        let variant = if self.variant == Variant::Keyed { "keyed" } else { "unkeyed" };
+        let (input, output) = (&self.settings.input_topic, &self.settings.output_topic);
+        format!(
+            "{}|{}|{}|{}|{input}|{output}|{variant}|{}|{}",
+            self.servers,
+            self.app,
+            self.client,
+            self.dir.display(),
+            self.guarantee,
+            self.commit_interval.as_millis()
+        )
+    }
 }
 
 /// The body of a child process: runs the topology until its stdin closes, printing
-/// `KSTREAMS_CHILD_STATUS <state> <tasks> <restored records>` whenever one changes.
+/// `KSTREAMS_CHILD_STATUS <state> <tasks> <restored records> <consumed records> <task ids>`
+/// whenever one changes.
 pub fn run_child(spec: &str) {
     let parts: Vec<&str> = spec.split('|').collect();
-    let [servers, app, client, dir, input, output, variant, guarantee] = parts[..] else {
+    let [servers, app, client, dir, input, output, variant, guarantee, commit] = parts[..] else {
         panic!("bad {CHILD_ENV}: {spec}")
     };
+    let commit = Duration::from_millis(commit.parse().unwrap());
     let variant = if variant == "keyed" { Variant::Keyed } else { Variant::Unkeyed };
     let guarantee = match guarantee {
         "exactly_once_v2" => ProcessingGuarantee::ExactlyOnceV2,
@@ -376,7 +407,7 @@ pub fn run_child(spec: &str) {
         output_topic: output.to_string(),
         ..TemperatureSettings::default()
     };
-    let config = config_with(servers, app, client, Path::new(dir), guarantee);
+    let config = config_committing_every(servers, app, client, Path::new(dir), guarantee, commit);
     let mut streams = KafkaStreams::new(Arc::new(variant.topology(&settings)), config);
     streams.start().unwrap();
     let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -389,10 +420,11 @@ pub fn run_child(spec: &str) {
     let mut last = None;
     while !eof.load(Ordering::SeqCst) {
         let ids = streams.active_tasks();
-        let now = (streams.state(), ids.len(), restored_by(client));
+        let consumed = thread_counter("kstreams_records_consumed_total", client);
+        let now = (streams.state(), ids.len(), restored_by(client), consumed);
         if last != Some(now) {
             let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-            println!("{STATUS} {} {} {} {}", now.0, now.1, now.2, ids.join(","));
+            println!("{STATUS} {} {} {} {} {}", now.0, now.1, now.2, now.3, ids.join(","));
             last = Some(now);
         }
         assert_ne!(now.0, State::Error, "{:?}", streams.error());
@@ -414,6 +446,8 @@ pub struct ChildStatus {
     pub state: String,
     pub tasks: usize,
     pub restored: u64,
+    /// Input records its stream threads consumed.
+    pub consumed: u64,
     /// The active tasks, as `<sub-topology>_<partition>`.
     pub task_ids: Vec<String>,
 }
@@ -436,14 +470,18 @@ impl ChildInstance {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix(STATUS) {
                     let mut it = rest.split_whitespace();
-                    if let (Some(state), Some(Ok(tasks)), Some(Ok(restored))) =
-                        (it.next(), it.next().map(str::parse), it.next().map(str::parse))
-                    {
+                    if let (Some(state), Some(Ok(tasks)), Some(Ok(restored)), Some(Ok(consumed))) = (
+                        it.next(),
+                        it.next().map(str::parse),
+                        it.next().map(str::parse),
+                        it.next().map(str::parse),
+                    ) {
                         let task_ids = it.next().map(|ids| ids.split(',').map(str::to_string).collect());
                         *s.lock().unwrap() = ChildStatus {
                             state: state.to_string(),
                             tasks,
                             restored,
+                            consumed,
                             task_ids: task_ids.unwrap_or_default(),
                         };
                     }

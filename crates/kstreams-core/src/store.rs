@@ -61,13 +61,20 @@ impl BuiltStore {
 /// Groups the writes a task's stores make while they flush, e.g. into one RocksDB write
 /// batch per task and commit instead of one write per entry. Registered by store builders
 /// with [`TaskResources::add_flush_scope`].
+///
+/// A scope also keeps the task's **flush metadata** (the runtime stores there the input
+/// offsets the flushed state reflects), written atomically with the flushed state and read
+/// back when the task is created on the same local state.
 pub trait FlushScope {
     /// Called before the task's stores flush.
     fn begin(&self) -> Result<()>;
-    /// Called after every store flushed: makes their writes durable together.
-    fn commit(&self) -> Result<()>;
+    /// Called after every store flushed: makes their writes, and the `meta` entries, durable
+    /// together.
+    fn commit(&self, meta: &[(Vec<u8>, Vec<u8>)]) -> Result<()>;
     /// Called when a store failed to flush: the writes since [`FlushScope::begin`] are dropped.
     fn abort(&self);
+    /// The metadata entry `key` of the last committed flush, if any.
+    fn read_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 }
 
 /// Per-task resources that store builders share, such as one RocksDB database per task.

@@ -688,6 +688,29 @@ impl StreamTask {
 
     /// Flushes every store (write caches into the stores and their changelogs).
     pub fn flush(&mut self) -> Result<()> {
+        self.flush_with_meta(&[])
+    }
+
+    /// Whether the task's local state keeps flush metadata: some store registered a
+    /// [`crate::store::FlushScope`] (a RocksDB-backed store does).
+    pub fn keeps_flush_meta(&self) -> bool {
+        !self.resources.flush_scopes().is_empty()
+    }
+
+    /// The flush metadata entry `key` that the local state holds, written by the last
+    /// [`StreamTask::flush_with_meta`] on it (possibly by an earlier process).
+    pub fn flush_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        for scope in self.resources.flush_scopes() {
+            if let Some(v) = scope.read_meta(key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Flushes every store, and writes `meta` in the same atomic write as the flushed state
+    /// wherever a [`crate::store::FlushScope`] allows it.
+    pub fn flush_with_meta(&mut self, meta: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
         let scopes = self.resources.flush_scopes().to_vec();
         for scope in &scopes {
             scope.begin()?;
@@ -703,7 +726,7 @@ impl StreamTask {
             return flushed;
         }
         for scope in &scopes {
-            scope.commit()?;
+            scope.commit(meta)?;
         }
         Ok(())
     }

@@ -118,8 +118,12 @@ impl kstreams_core::store::FlushScope for RocksFlush {
         self.0.begin_batch().map_err(store_err("rocksdb", "begin batch"))
     }
 
-    fn commit(&self) -> Result<()> {
-        self.0.commit_batch(&[]).map_err(store_err("rocksdb", "commit batch"))
+    fn commit(&self, meta: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        self.0.commit_batch(meta).map_err(store_err("rocksdb", "commit batch"))
+    }
+
+    fn read_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.0.get_meta(key).map_err(store_err("rocksdb", "read metadata"))
     }
 
     fn abort(&self) {

@@ -4,10 +4,25 @@
 //! stores already hold the changelog, so a restart restores only what came after. Kafka
 //! Streams' text format: a version line (`0`), a count line, then `topic partition offset`.
 //!
-//! The file exists only while the local state equals what it says: it is written at each
-//! commit and on close, and removed as soon as the task processes a record after that. A crash
-//! therefore leaves either an exact checkpoint or none, and with none the task wipes its local
-//! state and restores it from the changelog: no update is ever applied twice.
+//! What the local state holds is known exactly only together with a second record: the
+//! **input position**, the input offsets the state reflects, which a task whose stores keep
+//! flush metadata (RocksDB) writes in the same atomic write batch as each flush of its
+//! stores. The checkpoint is written after each successful commit and stays while the task
+//! processes records, so after a crash it is a lower bound of the changelog the state holds.
+//! On start (see `ActiveTask::create`):
+//!
+//! - input position at or behind the group's committed offsets: the state is kept, and the
+//!   changelog is replayed from the checkpoint. Replaying values the state already holds is
+//!   harmless (changelog records carry whole values, not increments), and records whose input
+//!   was never committed are skipped as always;
+//! - input position ahead of the committed offsets (the process died between flushing the
+//!   stores and committing the offsets): the state counts records that will be processed
+//!   again, so it is wiped and restored from the changelog;
+//! - no checkpoint, or stores without flush metadata (in-memory, custom): as in Kafka Streams
+//!   the checkpoint is removed when the first record is processed, and a missing checkpoint
+//!   means wipe and restore.
+//!
+//! Either way no update is applied twice.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -51,42 +66,14 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.error(format!("reading: {e}"))),
         };
-        let mut lines = text.lines();
-        match lines.next().map(str::trim) {
-            Some("0") => {}
-            other => return Err(self.error(format!("unsupported version line {other:?}"))),
-        }
-        let count: usize = lines
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .ok_or_else(|| self.error("missing or invalid entry count".into()))?;
-        let mut offsets = Offsets::new();
-        for line in lines.filter(|l| !l.trim().is_empty()) {
-            let mut parts = line.split_whitespace();
-            let parsed = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-                (Some(t), Some(p), Some(o), None) => {
-                    p.parse::<i32>().ok().zip(o.parse::<i64>().ok()).map(|po| (t, po))
-                }
-                _ => None,
-            };
-            let (topic, (partition, offset)) =
-                parsed.ok_or_else(|| self.error(format!("malformed line `{line}`")))?;
-            offsets.insert((topic.to_string(), partition), offset);
-        }
-        if offsets.len() != count {
-            return Err(self.error(format!("header says {count} entries, found {}", offsets.len())));
-        }
-        Ok(Some(offsets))
+        parse_offsets(&text).map(Some).map_err(|detail| self.error(detail))
     }
 
     /// Writes the offsets atomically (temporary file, fsync, rename).
     pub fn write(&self, offsets: &Offsets) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| self.error(format!("creating directory: {e}")))?;
-        let mut text = format!("0\n{}\n", offsets.len());
-        for ((topic, partition), offset) in offsets {
-            text.push_str(&format!("{topic} {partition} {offset}\n"));
-        }
+        let text = format_offsets(offsets);
         let tmp = self.path.with_extension("tmp");
         let write = || -> std::io::Result<()> {
             let mut f = fs::File::create(&tmp)?;
@@ -109,6 +96,62 @@ impl Checkpoint {
     fn error(&self, detail: String) -> RuntimeError {
         RuntimeError::Checkpoint { path: self.path.clone(), detail }
     }
+}
+
+/// Offsets in the checkpoint's text format: a version line (`0`), a count line, then one
+/// `topic partition offset` line per entry.
+pub fn format_offsets(offsets: &Offsets) -> String {
+    let mut text = format!("0\n{}\n", offsets.len());
+    for ((topic, partition), offset) in offsets {
+        text.push_str(&format!("{topic} {partition} {offset}\n"));
+    }
+    text
+}
+
+/// Parses [`format_offsets`]' text; the error says what is wrong with it.
+pub fn parse_offsets(text: &str) -> std::result::Result<Offsets, String> {
+    let mut lines = text.lines();
+    match lines.next().map(str::trim) {
+        Some("0") => {}
+        other => return Err(format!("unsupported version line {other:?}")),
+    }
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| "missing or invalid entry count".to_string())?;
+    let mut offsets = Offsets::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.split_whitespace();
+        let parsed = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(t), Some(p), Some(o), None) => {
+                p.parse::<i32>().ok().zip(o.parse::<i64>().ok()).map(|po| (t, po))
+            }
+            _ => None,
+        };
+        let (topic, (partition, offset)) = parsed.ok_or_else(|| format!("malformed line `{line}`"))?;
+        offsets.insert((topic.to_string(), partition), offset);
+    }
+    if offsets.len() != count {
+        return Err(format!("header says {count} entries, found {}", offsets.len()));
+    }
+    Ok(offsets)
+}
+
+/// The input partitions where `local` (the input offsets a task's local state reflects) is
+/// ahead of `committed` (the group's committed offsets): records the state already counts
+/// but whose offsets were never committed, so they will be processed again. A partition
+/// without a committed offset is ahead as soon as the state reflects any of its records.
+pub fn ahead_of_committed(
+    local: &Offsets,
+    committed: &std::collections::HashMap<(String, i32), i64>,
+) -> Vec<(String, i32, i64, Option<i64>)> {
+    local
+        .iter()
+        .filter_map(|((topic, partition), &at)| {
+            let c = committed.get(&(topic.clone(), *partition)).copied();
+            (at > c.unwrap_or(0)).then(|| (topic.clone(), *partition, at, c))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -145,5 +188,18 @@ mod tests {
             let err = cp.read().unwrap_err().to_string();
             assert!(err.contains(".checkpoint"), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_position_is_ahead_only_where_it_passed_the_committed_offset() {
+        let tp = |p: i32| ("in".to_string(), p);
+        let local = Offsets::from([(tp(0), 10), (tp(1), 5), (tp(2), 3)]);
+        let committed = std::collections::HashMap::from([(tp(0), 10), (tp(1), 7)]);
+        // Partition 0 equal, 1 behind (another owner went on): kept. 2 has nothing committed.
+        assert_eq!(ahead_of_committed(&local, &committed), vec![("in".to_string(), 2, 3, None)]);
+        let committed = std::collections::HashMap::from([(tp(0), 9), (tp(1), 7), (tp(2), 3)]);
+        assert_eq!(ahead_of_committed(&local, &committed), vec![("in".to_string(), 0, 10, Some(9))]);
+        assert!(ahead_of_committed(&Offsets::new(), &committed).is_empty());
+        assert_eq!(parse_offsets(&format_offsets(&local)), Ok(local));
     }
 }

@@ -9,12 +9,16 @@ use std::path::PathBuf;
 
 use kstreams_core::{Headers, OutputRecord, RawRecord, StreamTask, TaskConfig, TaskId, TaskState, Topology};
 
-use crate::checkpoint::{Checkpoint, Offsets};
+use crate::checkpoint::{ahead_of_committed, format_offsets, parse_offsets, Checkpoint, Offsets};
 use crate::error::{Result, RuntimeError};
 
 /// Header stamped on every changelog record: the input record (`topic:partition:offset`)
 /// whose processing wrote it. Restore skips records whose input offset was never committed.
 pub const INPUT_OFFSET_HEADER: &str = "kstreams.input";
+
+/// Flush-metadata key of the input position: the input offsets (next to process) that the
+/// flushed local state reflects, in the checkpoint's text format.
+pub const INPUT_POSITION_KEY: &[u8] = b"input-position";
 
 /// Parses an [`INPUT_OFFSET_HEADER`] value.
 pub fn parse_input_header(value: &[u8]) -> Option<(&str, i32, i64)> {
@@ -37,6 +41,9 @@ pub(crate) struct ActiveTask {
     checkpoint_on_disk: bool,
     /// Whether a checkpoint means anything: some logged store keeps its data on disk.
     persistent: bool,
+    /// Whether each flush records the input position with the state (see
+    /// [`INPUT_POSITION_KEY`]), so the checkpoint can stay while records are processed.
+    keeps_position: bool,
     /// When the task last processed a record (or was created).
     pub(crate) last_record_at: std::time::Instant,
     /// The group's committed offsets of the task's partitions when it was created.
@@ -47,10 +54,19 @@ pub(crate) struct ActiveTask {
 }
 
 impl ActiveTask {
-    /// Builds the task. Local state without a checkpoint (left by a crash, or by a store
-    /// that does not checkpoint) is wiped first, since it may hold uncommitted updates.
-    /// Returns the task and the changelog offsets to restore from.
-    pub(crate) fn create(topology: &Topology, id: TaskId, config: &TaskConfig) -> Result<(Self, Offsets)> {
+    /// Builds the task on its local state directory, given the group's committed offsets of
+    /// its input partitions, and returns it with the changelog offsets to restore from.
+    ///
+    /// The local state is kept when a checkpoint says which changelog offsets it holds and,
+    /// for stores that keep flush metadata, its input position is not ahead of `committed`.
+    /// Otherwise it is wiped first, since it may hold uncommitted updates (see
+    /// [`crate::checkpoint`]).
+    pub(crate) fn create(
+        topology: &Topology,
+        id: TaskId,
+        config: &TaskConfig,
+        committed: &HashMap<(String, i32), i64>,
+    ) -> Result<(Self, Offsets)> {
         let dir: PathBuf = config.task_dir(id);
         let checkpoint = Checkpoint::new(&dir);
         let persistent = topology
@@ -63,7 +79,7 @@ impl ActiveTask {
                 })
             })
             .unwrap_or(false);
-        let start = match checkpoint.read() {
+        let mut start = match checkpoint.read() {
             Ok(Some(offsets)) if persistent => offsets,
             Ok(_) => Offsets::new(),
             Err(e) => {
@@ -71,18 +87,29 @@ impl ActiveTask {
                 Offsets::new()
             }
         };
-        if start.is_empty() && dir.exists() {
-            tracing::info!(task = %id, dir = %dir.display(), "no valid checkpoint: wiping local state before restoring");
-            std::fs::remove_dir_all(&dir)
-                .map_err(|source| RuntimeError::StateDir { path: dir.clone(), source })?;
+        if start.is_empty() {
+            wipe(id, &dir, "no valid checkpoint")?;
         }
-        // The checkpoint stays until the first record is processed: the state still matches it.
+        let new_task = || {
+            StreamTask::new(topology, id, config).map_err(|source| RuntimeError::Task {
+                task: id,
+                operation: "create",
+                source,
+            })
+        };
+        let mut task = new_task()?;
+        if !start.is_empty() {
+            if let Some(reason) = local_state_ahead(&task, committed)? {
+                task.close().map_err(|source| RuntimeError::Task { task: id, operation: "close", source })?;
+                wipe(id, &dir, &reason)?;
+                start = Offsets::new();
+                task = new_task()?;
+            }
+        }
+        let keeps_position = persistent && task.keeps_flush_meta();
+        // Without an input position the checkpoint only stays until the first record is
+        // processed; with one it stays, and the position tells how far the state went.
         let checkpoint_on_disk = !start.is_empty();
-        let task = StreamTask::new(topology, id, config).map_err(|source| RuntimeError::Task {
-            task: id,
-            operation: "create",
-            source,
-        })?;
         let active = Self {
             task,
             processed: HashMap::new(),
@@ -91,8 +118,9 @@ impl ActiveTask {
             checkpoint,
             checkpoint_on_disk,
             persistent,
+            keeps_position,
             last_record_at: std::time::Instant::now(),
-            start_offsets: HashMap::new(),
+            start_offsets: committed.clone(),
             waiting: None,
         };
         Ok((active, start))
@@ -114,7 +142,7 @@ impl ActiveTask {
     /// Processes one record: stamps changelog writes with its offset, drops the checkpoint
     /// (the state is now ahead of it), and remembers the offset for the next commit.
     pub(crate) fn process(&mut self, raw: &RawRecord) -> Result<()> {
-        if self.checkpoint_on_disk {
+        if self.checkpoint_on_disk && !self.keeps_position {
             self.checkpoint.remove()?;
             self.checkpoint_on_disk = false;
         }
@@ -154,10 +182,27 @@ impl ActiveTask {
         self.task.publish_watermarks()
     }
 
-    /// Flushes the stores' caches into the stores and the changelog (into the collector).
+    /// Flushes the stores' caches into the stores and the changelog (into the collector),
+    /// with the input position in the same atomic write as the flushed state.
     pub(crate) fn flush(&mut self) -> Result<()> {
         let id = self.id();
-        self.task.flush().map_err(|source| RuntimeError::Task { task: id, operation: "flush", source })
+        let flushed = if self.keeps_position {
+            let meta = [(INPUT_POSITION_KEY.to_vec(), format_offsets(&self.position()).into_bytes())];
+            self.task.flush_with_meta(&meta)
+        } else {
+            self.task.flush()
+        };
+        flushed.map_err(|source| RuntimeError::Task { task: id, operation: "flush", source })
+    }
+
+    /// The input offsets (next to process) that the task's state reflects: the committed
+    /// offsets it started from, moved past every record processed since.
+    pub(crate) fn position(&self) -> Offsets {
+        let mut at: Offsets = self.start_offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        for (tp, last) in &self.processed {
+            at.insert(tp.clone(), last + 1);
+        }
+        at
     }
 
     pub(crate) fn drain_output(&mut self) -> Vec<OutputRecord> {
@@ -184,6 +229,44 @@ impl ActiveTask {
         tracing::info!(task = %id, clean, "task closed");
         Ok(())
     }
+}
+
+/// Removes a task's local state directory, saying why in the log.
+fn wipe(id: TaskId, dir: &std::path::Path, reason: &str) -> Result<()> {
+    if dir.exists() {
+        tracing::info!(task = %id, dir = %dir.display(), reason, "wiping local state before restoring");
+        std::fs::remove_dir_all(dir)
+            .map_err(|source| RuntimeError::StateDir { path: dir.to_path_buf(), source })?;
+    }
+    Ok(())
+}
+
+/// Why the task's local state must not be kept, if it must not: its input position (written
+/// with its last flush) is ahead of the committed offsets.
+fn local_state_ahead(task: &StreamTask, committed: &HashMap<(String, i32), i64>) -> Result<Option<String>> {
+    let id = task.id();
+    let stored = task.flush_meta(INPUT_POSITION_KEY).map_err(|source| RuntimeError::Task {
+        task: id,
+        operation: "read the input position",
+        source,
+    })?;
+    let Some(bytes) = stored else { return Ok(None) };
+    let local = match std::str::from_utf8(&bytes).map_err(|e| e.to_string()).and_then(parse_offsets) {
+        Ok(local) => local,
+        Err(e) => return Ok(Some(format!("unreadable input position ({e})"))),
+    };
+    let ahead = ahead_of_committed(&local, committed);
+    if ahead.is_empty() {
+        return Ok(None);
+    }
+    let described: Vec<String> = ahead
+        .iter()
+        .map(|(t, p, at, c)| match c {
+            Some(c) => format!("{t}-{p}: state at {at}, committed {c}"),
+            None => format!("{t}-{p}: state at {at}, nothing committed"),
+        })
+        .collect();
+    Ok(Some(format!("local state is ahead of the committed offsets ({})", described.join(", "))))
 }
 
 #[cfg(test)]

@@ -558,13 +558,14 @@ impl StreamThread {
     }
 
     fn create_and_restore(&mut self, id: TaskId) -> Result<ActiveTask> {
-        let (mut task, start) = ActiveTask::create(&self.shared.topology, id, &self.task_config)?;
-        task.transition(TaskState::Restoring)?;
         let committed = self.committed_offsets(id)?;
+        let (mut task, start) = ActiveTask::create(&self.shared.topology, id, &self.task_config, &committed)?;
+        task.transition(TaskState::Restoring)?;
         let (ends, summary) = self.restorer.restore(&mut task.task, &start, &committed)?;
         task.changelog_offsets = ends;
-        task.start_offsets = committed;
-        // The stores now hold the changelog up to `ends`: checkpoint that before processing.
+        // The stores now hold the changelog up to `ends` and reflect the input up to the
+        // committed offsets: record both before processing.
+        task.flush()?;
         task.write_checkpoint()?;
         task.transition(TaskState::Running)?;
         // The task's wall clock starts now (watermark idleness counts from here).
