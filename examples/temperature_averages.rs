@@ -17,7 +17,9 @@
 //! the output topic, so the database gets exactly what Kafka got, upserted by sensor and
 //! window); `--metrics-addr 127.0.0.1:PORT` serves the runtime's metrics for Prometheus at
 //! `/metrics` and interactive queries of this instance's windows at
-//! `/sensors/<id>/latest` and `/sensors/<id>/windows?from=<ms>&to=<ms>` (JSON).
+//! `/sensors/<id>/latest` and `/sensors/<id>/windows?from=<ms>&to=<ms>` (JSON). The address
+//! is also the instance's `application.server`: asked for a sensor another instance hosts, it
+//! redirects there.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -167,12 +169,17 @@ fn config(
     state_dir: PathBuf,
     guarantee: ProcessingGuarantee,
 ) -> anyhow::Result<StreamsConfig> {
-    Ok(StreamsConfig::builder(args.application_id.clone(), servers)
+    let mut builder = StreamsConfig::builder(args.application_id.clone(), servers)
         .state_dir(state_dir)
         .num_stream_threads(args.threads)
         .processing_guarantee(guarantee)
-        .commit_interval(Duration::from_secs(1))
-        .build()?)
+        .commit_interval(Duration::from_secs(1));
+    // The HTTP address is how other instances redirect queries for this one's sensors (an
+    // ephemeral port, 0, cannot be announced before it is bound).
+    if let Some(addr) = args.metrics_addr.filter(|a| a.port() != 0) {
+        builder = builder.application_server(addr.to_string());
+    }
+    Ok(builder.build()?)
 }
 
 fn run_on_cluster(

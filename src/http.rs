@@ -73,7 +73,7 @@ pub struct Request {
     pub query: String,
 }
 
-/// A response: status code, content type and body.
+/// A response: status code, content type, body, and for a redirect its target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// HTTP status code.
@@ -82,12 +82,31 @@ pub struct Response {
     pub content_type: String,
     /// The body.
     pub body: Vec<u8>,
+    /// `Location` header value (redirects).
+    pub location: Option<String>,
 }
 
 impl Response {
     /// A `text/plain` response.
     pub fn text(status: u16, body: impl Into<String>) -> Self {
-        Self { status, content_type: "text/plain; charset=utf-8".into(), body: body.into().into_bytes() }
+        Self {
+            status,
+            content_type: "text/plain; charset=utf-8".into(),
+            body: body.into().into_bytes(),
+            location: None,
+        }
+    }
+
+    /// A `200 OK` with `content_type`.
+    pub fn ok(content_type: &str, body: Vec<u8>) -> Self {
+        Self { status: 200, content_type: content_type.into(), body, location: None }
+    }
+
+    /// A `307 Temporary Redirect` to `location` (the same request, elsewhere).
+    pub fn redirect(location: String) -> Self {
+        let mut r = Self::text(307, format!("see {location}\n"));
+        r.location = Some(location);
+        r
     }
 
     /// A 404 for `path`.
@@ -110,11 +129,7 @@ pub fn metrics_handler(handle: PrometheusHandle) -> Handler {
     Arc::new(move |req: &Request| match req.path.as_str() {
         "/metrics" => {
             handle.run_upkeep();
-            Response {
-                status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8".into(),
-                body: handle.render().into_bytes(),
-            }
+            Response::ok("text/plain; version=0.0.4; charset=utf-8", handle.render().into_bytes())
         }
         "/" => Response::text(200, "kstreams: metrics at /metrics\n"),
         other => Response::not_found(other),
@@ -264,6 +279,7 @@ fn parse_request(head: &[u8]) -> Option<Request> {
 fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> std::io::Result<()> {
     let reason = match r.status {
         200 => "OK",
+        307 => "Temporary Redirect",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -271,8 +287,13 @@ fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> std:
         500 => "Internal Server Error",
         _ => "",
     };
+    // Only our own handlers set a location; refuse line breaks anyway (header injection).
+    let location = match &r.location {
+        Some(l) if !l.contains(['\r', '\n']) => format!("Location: {l}\r\n"),
+        _ => String::new(),
+    };
     let head = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{location}Connection: close\r\n\r\n",
         r.status,
         r.content_type,
         r.body.len()

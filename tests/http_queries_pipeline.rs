@@ -164,3 +164,75 @@ fn metrics_and_window_queries_are_served_over_http() {
     server.stop();
     streams.close().unwrap();
 }
+
+/// A free loopback address (bound and released: the port is free a moment later).
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// `GET path` → (status, `Location` header).
+fn get_location(addr: SocketAddr, path: &str) -> (u16, Option<String>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, _) = out.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let location = head.lines().find_map(|l| l.strip_prefix("Location: ")).map(str::to_string);
+    (status, location)
+}
+
+/// Two instances, each serving HTTP at its `application.server`: the one that does not host
+/// a sensor's window task redirects to the one that does, which answers.
+#[test]
+fn an_instance_redirects_a_query_to_the_instance_hosting_the_sensor() {
+    let cluster = MockCluster::<DefaultProducerContext>::new(1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    // One input partition: one window task, so exactly one instance hosts every sensor.
+    cluster.create_topic("eventos_sensores", 1, 1).unwrap();
+    cluster.create_topic("sensor-averages", 1, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let instance = |name: &str| {
+        let addr = free_addr();
+        let config = StreamsConfig::builder("redirects", servers.as_str())
+            .state_dir(dir.path().join(name))
+            .commit_interval(Duration::from_millis(200))
+            .application_server(addr.to_string())
+            .set("consumer.session.timeout.ms", "6000")
+            .set("consumer.heartbeat.interval.ms", "500")
+            .build()
+            .unwrap();
+        let mut b = StreamsBuilder::new();
+        temperature_averages(&mut b, &TemperatureSettings::default());
+        let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
+        let fallback: kstreams::http::Handler =
+            Arc::new(|r: &kstreams::http::Request| kstreams::http::Response::not_found(&r.path));
+        let server = HttpServer::start(addr, queries_handler(streams.queries(), 60_000, fallback)).unwrap();
+        streams.start_with_topic_creator(&cluster).unwrap();
+        (streams, server, addr)
+    };
+    let (mut a, _server_a, addr_a) = instance("a");
+    let (mut b, _server_b, addr_b) = instance("b");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Both running, the window task (sub-topology 1) on one of them, and announced.
+    let outcome = loop {
+        let both_running = a.state() == State::Running && b.state() == State::Running;
+        let answers = [get_location(addr_a, "/sensors/1/latest"), get_location(addr_b, "/sensors/1/latest")];
+        if both_running && answers.iter().any(|(s, _)| *s == 307) {
+            break answers;
+        }
+        assert!(Instant::now() < deadline, "no redirect: {answers:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (host, other) = if outcome[0].0 == 307 { (addr_b, &outcome[0]) } else { (addr_a, &outcome[1]) };
+    assert_eq!(other.1.as_deref(), Some(format!("http://{host}/sensors/1/latest").as_str()));
+    // The hosting instance answers itself: 404 "no window" until a reading arrives, never 307.
+    let (status, _) = get_location(host, "/sensors/1/latest");
+    assert_eq!(status, 404);
+    let (status, location) =
+        get_location(if host == addr_a { addr_b } else { addr_a }, "/sensors/1/windows?from=0&to=5");
+    assert_eq!((status, location), (307, Some(format!("http://{host}/sensors/1/windows?from=0&to=5"))));
+    a.close().unwrap();
+    b.close().unwrap();
+}

@@ -8,7 +8,9 @@
 //!
 //! Open windows are included (their current aggregate); windows leave the store once they
 //! are older than its retention (`QUERYABLE_FOR`, one hour). An instance answers for the sensors of
-//! its own tasks only: another instance's sensor gets 404 saying so (ask every instance).
+//! its own tasks; for another instance's sensor it redirects (307) to that instance, named by
+//! its `application.server` (the `--metrics-addr` of each instance), or answers 404 when no
+//! instance is known to host the sensor.
 
 use std::sync::Arc;
 
@@ -115,7 +117,7 @@ fn answer(queries: &StoreQueries, window_ms: i64, rest: &str, query: &str) -> Re
     };
     let windows = match sensor_windows(queries, window_ms, id, from, to) {
         Ok(Some(w)) => w,
-        Ok(None) => return Response::text(404, format!("sensor {id} is not hosted by this instance\n")),
+        Ok(None) => return elsewhere(queries, id, rest, query),
         Err(e) => return Response::text(503, format!("query failed: {e:#}\n")),
     };
     let body = match q {
@@ -126,8 +128,28 @@ fn answer(queries: &StoreQueries, window_ms: i64, rest: &str, query: &str) -> Re
         SensorQuery::Windows(..) => serde_json::to_vec(&windows),
     };
     match body {
-        Ok(body) => Response { status: 200, content_type: "application/json".into(), body },
+        Ok(body) => Response::ok("application/json", body),
         Err(e) => Response::text(500, format!("encoding the answer: {e}\n")),
+    }
+}
+
+/// The answer for a sensor whose task runs on another instance: a redirect to that instance
+/// (by its `application.server`, announced through the application's hosts topic), or a 404
+/// when no instance is known to host it (no `application.server`, or a rebalance under way).
+fn elsewhere(queries: &StoreQueries, id: u32, rest: &str, query: &str) -> Response {
+    let host = U32Serde
+        .serialize(&id)
+        .ok()
+        .and_then(|key| queries.metadata_for_key(STATS_STORE, &key).ok())
+        .and_then(|meta| meta.host.filter(|_| !meta.local));
+    match host {
+        Some(host) => {
+            let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+            Response::redirect(format!("http://{host}/sensors/{rest}{query}"))
+        }
+        None => {
+            Response::text(404, format!("sensor {id} is not hosted by this instance, nor by any known one\n"))
+        }
     }
 }
 

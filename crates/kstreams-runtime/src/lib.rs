@@ -16,6 +16,7 @@ mod commit;
 pub mod config;
 pub mod error;
 mod global;
+pub mod hosts;
 mod partition_group;
 mod producer;
 pub mod query;

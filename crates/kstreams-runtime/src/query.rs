@@ -27,11 +27,11 @@
 //! serialized key over the partition count of the store's sub-topology. That holds for keyed
 //! input produced with the default partitioner and for repartition topics.
 //!
-//! **Which instance hosts a key.** [`StoreQueries::metadata_for_key`] and
-//! [`StoreQueries::all_metadata`] answer for this instance only: librdkafka gives no way to
-//! put `application.server` into the consumer group's member userdata (custom assignors are
-//! not exposed), so instances do not learn each other's endpoints from the group. Ask every
-//! instance, or publish endpoints elsewhere (a compacted topic, service discovery).
+//! **Which instance hosts a key.** With `application.server` set on every instance,
+//! [`StoreQueries::metadata_for_key`] names the instance hosting a key's task and
+//! [`StoreQueries::all_metadata`] lists every instance: the instances announce their tasks to
+//! each other through the topic `<application.id>-hosts` (see [`crate::hosts`]). An instance
+//! answers for itself from its own state, for the others from their latest announcements.
 
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +45,7 @@ use kstreams_core::{StreamTask, TaskId, Topology};
 
 use crate::assignment::TaskLayout;
 use crate::error::{Result, RuntimeError};
+use crate::hosts::HostDirectory;
 use crate::state::StateHolder;
 
 /// How long a query waits for the stream threads by default.
@@ -103,6 +104,7 @@ pub struct StoreQueries {
     topology: Arc<Topology>,
     state: Arc<StateHolder>,
     application_server: Option<String>,
+    hosts: Arc<HostDirectory>,
     routes: Arc<Mutex<Option<Routes>>>,
     timeout: Duration,
 }
@@ -116,8 +118,9 @@ pub struct KeyQueryMetadata {
     pub task: TaskId,
     /// Whether that task is active on this instance now.
     pub local: bool,
-    /// This instance's `application.server`, when the task is local; `None` when it is not
-    /// (the hosting instance is unknown, see the module docs) or the setting is absent.
+    /// The `application.server` of the instance hosting the task: this one's when the task is
+    /// local, another's from its announcement (see [`crate::hosts`]). `None` when the setting
+    /// is absent or no live instance claims the task (e.g. during a rebalance).
     pub host: Option<String>,
 }
 
@@ -139,11 +142,13 @@ impl StoreQueries {
         topology: Arc<Topology>,
         state: Arc<StateHolder>,
         application_server: Option<String>,
+        hosts: Arc<HostDirectory>,
     ) -> Self {
         Self {
             topology,
             state,
             application_server,
+            hosts,
             routes: Arc::new(Mutex::new(None)),
             timeout: DEFAULT_QUERY_TIMEOUT,
         }
@@ -214,32 +219,47 @@ impl StoreQueries {
         let partition = default_partition(key, i32::try_from(partitions).unwrap_or(i32::MAX));
         let task = TaskId { subtopology, partition };
         let local = self.state.active_tasks().contains(&task);
-        let host = if local { self.application_server.clone() } else { None };
+        let host = match (&self.application_server, local) {
+            (Some(me), true) => Some(me.clone()),
+            (Some(me), false) => self.hosts.host_of(task, now_ms(), me),
+            (None, _) => None,
+        };
         Ok(KeyQueryMetadata { partition, task, local, host })
     }
 
-    /// What this instance hosts (one entry: other instances are not known, see the module
-    /// docs). Empty before start.
+    /// Every instance and what it hosts: this one first (from its own state), then, with
+    /// `application.server` set, every other live instance by its latest announcement. Empty
+    /// before start.
     pub fn all_metadata(&self) -> Vec<StreamsMetadata> {
         let tasks = self.state.active_tasks();
+        let others = match &self.application_server {
+            Some(me) => self.hosts.hosts(now_ms(), me),
+            None => BTreeMap::new(),
+        };
         self.with_routes(|routes| {
             let Some(routes) = routes else { return Vec::new() };
-            let subtopologies = self.topology.subtopologies();
-            let mut store_names = BTreeSet::new();
-            let mut topic_partitions = Vec::new();
-            for id in &tasks {
-                if let Some(sub) = subtopologies.iter().find(|s| s.id == id.subtopology) {
-                    store_names.extend(sub.stores.iter().cloned());
+            let describe = |host: Option<String>, tasks: Vec<TaskId>| {
+                let subtopologies = self.topology.subtopologies();
+                let mut store_names = BTreeSet::new();
+                let mut topic_partitions = Vec::new();
+                for id in &tasks {
+                    if let Some(sub) = subtopologies.iter().find(|s| s.id == id.subtopology) {
+                        store_names.extend(sub.stores.iter().cloned());
+                    }
+                    topic_partitions.extend(routes.layout.partitions_of(*id).iter().cloned());
                 }
-                topic_partitions.extend(routes.layout.partitions_of(*id).iter().cloned());
+                topic_partitions.sort();
+                StreamsMetadata { host, store_names, tasks, topic_partitions }
+            };
+            let mut all = vec![describe(self.application_server.clone(), tasks.clone())];
+            for (host, tasks) in others {
+                // A task this instance runs is answered here, whatever an older claim says.
+                let theirs: Vec<TaskId> = tasks.into_iter().filter(|t| !all[0].tasks.contains(t)).collect();
+                if !theirs.is_empty() {
+                    all.push(describe(Some(host), theirs));
+                }
             }
-            topic_partitions.sort();
-            vec![StreamsMetadata {
-                host: self.application_server.clone(),
-                store_names,
-                tasks: tasks.clone(),
-                topic_partitions,
-            }]
+            all
         })
     }
 
@@ -329,6 +349,10 @@ impl StoreQueries {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Interactive queries, straight on the instance (see [`StoreQueries`] for a handle that can
 /// be shared with other threads).
 impl crate::KafkaStreams {
@@ -356,7 +380,7 @@ impl crate::KafkaStreams {
         self.queries().metadata_for_key(store, key)
     }
 
-    /// What this instance hosts (see [`StoreQueries::all_metadata`]).
+    /// Every instance of the application and what it hosts (see [`StoreQueries::all_metadata`]).
     pub fn all_metadata(&self) -> Vec<StreamsMetadata> {
         self.queries().all_metadata()
     }

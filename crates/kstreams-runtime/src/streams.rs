@@ -43,6 +43,9 @@ pub struct KafkaStreams {
     layout: Option<Arc<TaskLayout>>,
     global_stores: GlobalStores,
     global_thread: Option<JoinHandle<()>>,
+    /// Announces this instance's tasks and reads the others' (with `application.server`).
+    hosts_thread: Option<JoinHandle<()>>,
+    hosts: Arc<crate::hosts::HostDirectory>,
     queries: crate::query::StoreQueries,
 }
 
@@ -51,7 +54,8 @@ impl KafkaStreams {
     pub fn new(topology: Arc<Topology>, config: StreamsConfig) -> Self {
         let state = StateHolder::new();
         let server = config.application_server().map(str::to_string);
-        let queries = crate::query::StoreQueries::new(topology.clone(), state.clone(), server);
+        let hosts = Arc::new(crate::hosts::HostDirectory::default());
+        let queries = crate::query::StoreQueries::new(topology.clone(), state.clone(), server, hosts.clone());
         Self {
             topology,
             config: Arc::new(config),
@@ -62,6 +66,8 @@ impl KafkaStreams {
             layout: None,
             global_stores: GlobalStores::default(),
             global_thread: None,
+            hosts_thread: None,
+            hosts,
         }
     }
 
@@ -141,6 +147,23 @@ impl KafkaStreams {
             self.shutdown.clone(),
         )?;
         self.global_stores = global_stores.clone();
+        if let Some(host) = self.config.application_server() {
+            let started = crate::hosts::start(
+                &self.config,
+                host.to_string(),
+                self.state.clone(),
+                self.shutdown.clone(),
+                self.hosts.clone(),
+            );
+            match started {
+                Ok(handle) => self.hosts_thread = Some(handle),
+                Err(e) => {
+                    // Stops the global thread; the instance stays CREATED.
+                    self.shutdown.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
         tracing::info!(application_id = app, tasks = layout.tasks().count(), threads = self.config.num_stream_threads(),
             guarantee = %self.config.processing_guarantee(), "starting");
         self.layout = Some(layout.clone());
@@ -207,6 +230,11 @@ impl KafkaStreams {
             }
         }
         debug_assert!(self.state.all_threads_dead());
+        if let Some(handle) = self.hosts_thread.take() {
+            if handle.join().is_err() {
+                tracing::error!("the hosts thread panicked");
+            }
+        }
         if let Some(handle) = self.global_thread.take() {
             if handle.join().is_err() {
                 tracing::error!("the global thread panicked");
@@ -222,6 +250,7 @@ impl Drop for KafkaStreams {
         if self.state.state().is_running_or_rebalancing()
             || !self.threads.is_empty()
             || self.global_thread.is_some()
+            || self.hosts_thread.is_some()
         {
             if let Err(e) = self.close_timeout(DROP_CLOSE_TIMEOUT) {
                 tracing::warn!(error = %e, "closing on drop");

@@ -236,7 +236,10 @@ pub(crate) fn ensure_internal_topics(
             }
         }
     }
-    let plan = plan_internal_topics(topology, app, &counts, config.replication_factor())?;
+    let mut plan = plan_internal_topics(topology, app, &counts, config.replication_factor())?;
+    if config.application_server().is_some() {
+        plan.push(crate::hosts::topic_spec(app, config.replication_factor()));
+    }
     let mut missing = Vec::new();
     for spec in &plan {
         match counts.get(&spec.name) {

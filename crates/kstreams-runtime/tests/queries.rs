@@ -174,3 +174,68 @@ fn window_fetches_read_the_window_store() {
     assert_eq!(all, vec![("s1".into(), base, 2), ("s2".into(), base, 1)]);
     streams.close().unwrap();
 }
+
+/// A key of `store`'s input (`partitions` partitions) whose task is `task`.
+fn key_of_task(task: kstreams_core::TaskId, partitions: i32) -> String {
+    (0..)
+        .map(|i| format!("key-{i}"))
+        .find(|k| kstreams_core::partition::default_partition(k.as_bytes(), partitions) == task.partition)
+        .unwrap()
+}
+
+#[test]
+fn instances_know_which_of_them_hosts_a_key() {
+    init_tracing();
+    let cluster = mock_cluster(&[("words", 2)]);
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (host_a, host_b) = ("127.0.0.1:7001", "127.0.0.1:7002");
+    let instance = |dir: &std::path::Path, host: &str| {
+        let cfg = config(&cluster, "iq-hosts", dir).application_server(host).build().unwrap();
+        let mut streams = KafkaStreams::new(word_counts("words"), cfg);
+        streams.start_with_topic_creator(&cluster).unwrap();
+        streams
+    };
+    let mut a = instance(d1.path(), host_a);
+    wait_running(&a);
+    let mut b = instance(d2.path(), host_b);
+    let (task_a, task_b) = eventually("one task each", || {
+        let (ta, tb) = (a.active_tasks(), b.active_tasks());
+        let running =
+            a.state() == kstreams_runtime::State::Running && b.state() == kstreams_runtime::State::Running;
+        (running && ta.len() == 1 && tb.len() == 1).then(|| (ta[0], tb[0]))
+    });
+    let (key_a, key_b) = (key_of_task(task_a, 2), key_of_task(task_b, 2));
+
+    // Each instance names the other as the host of the other's keys, once announced.
+    let remote = eventually("a knows b's key", || {
+        let meta = a.metadata_for_key("word-counts", key_b.as_bytes()).unwrap();
+        meta.host.is_some().then_some(meta)
+    });
+    assert_eq!((remote.task, remote.local, remote.host.as_deref()), (task_b, false, Some(host_b)));
+    let local = a.metadata_for_key("word-counts", key_a.as_bytes()).unwrap();
+    assert_eq!((local.task, local.local, local.host.as_deref()), (task_a, true, Some(host_a)));
+    let from_b =
+        eventually("b knows a's key", || b.metadata_for_key("word-counts", key_a.as_bytes()).unwrap().host);
+    assert_eq!(from_b, host_a);
+
+    // Every instance, this one first.
+    let all = a.all_metadata();
+    let summary: Vec<(Option<&str>, Vec<kstreams_core::TaskId>)> =
+        all.iter().map(|m| (m.host.as_deref(), m.tasks.clone())).collect();
+    assert_eq!(summary, vec![(Some(host_a), vec![task_a]), (Some(host_b), vec![task_b])]);
+    assert!(all.iter().all(|m| m.store_names.contains("word-counts") && m.topic_partitions.len() == 1));
+
+    // b leaves: a takes its task over and answers for both keys itself.
+    b.close().unwrap();
+    let meta = eventually("a hosts b's old key", || {
+        let meta = a.metadata_for_key("word-counts", key_b.as_bytes()).unwrap();
+        (meta.local && a.state() == kstreams_runtime::State::Running).then_some(meta)
+    });
+    assert_eq!(meta.host.as_deref(), Some(host_a));
+    let all = eventually("b's tombstone read", || {
+        let all = a.all_metadata();
+        (all.len() == 1).then_some(all)
+    });
+    assert_eq!(all[0].tasks.len(), 2);
+    a.close().unwrap();
+}
