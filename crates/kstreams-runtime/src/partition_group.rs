@@ -45,6 +45,11 @@ impl PartitionGroup {
         q.len()
     }
 
+    /// Whether nothing is buffered.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queues.iter().all(|(_, q)| q.is_empty())
+    }
+
     /// Records buffered for `topic`-`partition`.
     pub(crate) fn buffered(&self, topic: &str, partition: i32) -> usize {
         self.queues.iter().find(|((t, p), _)| t == topic && *p == partition).map_or(0, |(_, q)| q.len())

@@ -30,6 +30,8 @@ const MAX_BATCH: usize = 1000;
 const POLL_TIMEOUT: Duration = Duration::from_millis(50);
 /// How often wall-clock punctuations are checked.
 const WALL_CLOCK_TICK: Duration = Duration::from_millis(100);
+/// How long a task may go without records before alignment asks whether it has any left.
+const WAITING_AFTER: Duration = Duration::from_millis(500);
 /// How long the answer "records wait in this task's partitions" is trusted.
 const WAITING_RECHECK: Duration = Duration::from_secs(1);
 /// How long asking the broker for a partition's high watermark may take.
@@ -88,9 +90,10 @@ struct StreamThread {
     last_tick: Instant,
     last_watermark: Instant,
     /// Per sub-topology, its slowest task and the event time the others may run ahead to
-    /// before they are paused (recomputed after every batch; see [`StreamThread::align`]).
+    /// before they are held back (recomputed after every batch; see [`StreamThread::align`]).
     skew_limits: BTreeMap<u32, (TaskId, i64)>,
-    /// Buffers of the tasks that read more than one partition (timestamp-ordered choice).
+    /// Record buffers (partition queues): of the tasks that read more than one partition
+    /// (timestamp-ordered choice), and of tasks held back by alignment until they drain.
     groups: BTreeMap<TaskId, PartitionGroup>,
     /// Partitions paused because their task's buffer is full.
     buffer_paused: std::collections::BTreeSet<TopicPartition>,
@@ -118,6 +121,12 @@ impl StreamThread {
             ("auto.offset.reset", "earliest".to_string()),
             ("isolation.level", if eos { "read_committed" } else { "read_uncommitted" }.to_string()),
             ("statistics.interval.ms", "10000".to_string()),
+            // librdkafka prefetches up to `queued.min.messages` per partition and, when its
+            // queue is full, waits `fetch.queue.backoff.ms` (default 1 s) before fetching
+            // again. A stream thread drains its queue in bursts between commits, so that
+            // second left it idle: the broker bench ran 3 times faster with these.
+            ("queued.min.messages", "10000".to_string()),
+            ("fetch.queue.backoff.ms", "10".to_string()),
         ];
         let consumer: BaseConsumer<StreamsConsumerContext> = config
             .client_config(ClientKind::Consumer, &base)
@@ -241,44 +250,57 @@ impl StreamThread {
 
     /// Event-time alignment: a task whose highest timestamp runs more than
     /// `event.time.max.skew.ms` ahead of the slowest task of its sub-topology on this thread
-    /// has its partitions paused until that task is within half the skew. A task that has
-    /// seen no record yet holds the others back only while the consumer knows its partitions
-    /// have records waiting (and for at most `event.time.idle.ms`); a task that processed
-    /// nothing for `event.time.idle.ms` (and is not paused) does not hold them back.
+    /// is held back (its records buffered, see [`Self::set_held`]) until that task is within
+    /// half the skew. A task holds the others back only while it has records to read: one
+    /// that has seen none, or has had none for a moment, is asked about at the broker (at
+    /// most once a second) and skipped when its partitions are read to the end; one that
+    /// processed nothing for `event.time.idle.ms` (and is not held) holds nobody.
     fn align(&mut self) -> Result<()> {
         let skew = self.shared.config.max_skew_ms();
         if skew == 0 || self.tasks.len() < 2 {
             return Ok(());
         }
         let idle = Duration::from_millis(u64::try_from(self.shared.config.event_time().idle_ms).unwrap_or(0));
-        let mut slowest: BTreeMap<u32, (TaskId, i64)> = BTreeMap::new();
         let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        let mut excluded: std::collections::BTreeSet<TaskId> = std::collections::BTreeSet::new();
         for id in &ids {
             let Some(t) = self.tasks.get(id) else { continue };
-            let seen = t.task.observed_time();
             if !t.task.is_paused() && t.last_record_at.elapsed() >= idle {
-                continue; // quiet: does not hold the others back
-            }
-            if seen == i64::MIN {
-                let waiting = match t.waiting {
-                    Some((at, w)) if at.elapsed() < WAITING_RECHECK => w,
-                    _ => {
-                        let w = self.has_records_waiting(*id);
-                        if let Some(t) = self.tasks.get_mut(id) {
-                            t.waiting = Some((Instant::now(), w));
-                        }
-                        w
-                    }
-                };
-                if !waiting {
-                    continue;
-                }
-            }
-            let s = slowest.entry(id.subtopology).or_insert((*id, seen));
-            if seen < s.1 {
-                *s = (*id, seen);
+                excluded.insert(*id); // quiet: does not hold the others back
+            } else if t.task.observed_time() == i64::MIN && !self.records_waiting(*id) {
+                excluded.insert(*id); // nothing seen and nothing to read
             }
         }
+        // A slowest task that has had no record for a moment while it holds others back may
+        // have read its partitions to the end (the end of a backlog): then it must not hold
+        // them until it turns quiet. Ask the broker (at most once a second per task), only
+        // when it matters, and look for the next slowest.
+        let slowest = loop {
+            let mut slowest: BTreeMap<u32, (TaskId, i64)> = BTreeMap::new();
+            for (id, t) in self.tasks.iter().filter(|(id, _)| !excluded.contains(*id)) {
+                let seen = t.task.observed_time();
+                let s = slowest.entry(id.subtopology).or_insert((*id, seen));
+                if seen < s.1 {
+                    *s = (*id, seen);
+                }
+            }
+            let done = slowest.values().copied().find(|(id, seen)| {
+                let holding = self.tasks.iter().any(|(other, t)| {
+                    other.subtopology == id.subtopology
+                        && other != id
+                        && (t.task.is_paused() || t.task.observed_time() > seen.saturating_add(skew))
+                });
+                let quiet_now =
+                    self.tasks.get(id).is_some_and(|t| t.last_record_at.elapsed() >= WAITING_AFTER);
+                *seen != i64::MIN && holding && quiet_now && !self.records_waiting(*id)
+            });
+            match done {
+                Some((id, _)) => {
+                    excluded.insert(id);
+                }
+                None => break slowest,
+            }
+        };
         // The per-record check (`process_one`) only runs against a slowest task that has seen
         // records; one still waiting for its first record is handled here, once per batch.
         self.skew_limits = slowest
@@ -299,10 +321,24 @@ impl StreamThread {
                 None => (false, task.task.is_paused()),
             };
             if pause || resume {
-                self.set_paused(id, pause)?;
+                self.set_held(id, pause);
             }
         }
         Ok(())
+    }
+
+    /// [`Self::has_records_waiting`], asked at most once per [`WAITING_RECHECK`] per task.
+    fn records_waiting(&mut self, id: TaskId) -> bool {
+        if let Some((at, w)) = self.tasks.get(&id).and_then(|t| t.waiting) {
+            if at.elapsed() < WAITING_RECHECK {
+                return w;
+            }
+        }
+        let w = self.has_records_waiting(id);
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.waiting = Some((Instant::now(), w));
+        }
+        w
     }
 
     /// Whether records wait in the partitions of task `id` beyond what it has consumed (asks
@@ -322,30 +358,23 @@ impl StreamThread {
         })
     }
 
-    /// Pauses (or resumes) the partitions of task `id`.
-    fn set_paused(&mut self, id: TaskId, paused: bool) -> Result<()> {
-        let mut tpl = TopicPartitionList::new();
-        for (t, p) in self.shared.layout.partitions_of(id) {
-            // A partition paused for a full buffer stays paused until the buffer drains.
-            if paused || !self.buffer_paused.contains(&(t.clone(), *p)) {
-                tpl.add_partition(t, *p);
-            }
-        }
-        let result = if paused { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
-        if let Err(e) = result {
-            // Not fatal: alignment only bounds buffering; correctness comes from watermarks.
-            tracing::warn!(thread = %self.name, task = %id, paused, error = %e, "pausing/resuming partitions failed");
-            return Ok(());
-        }
+    /// Holds task `id` back (or lets it go on): a held task's records are buffered, not
+    /// processed. Its partitions keep being fetched until a buffer is full (then that
+    /// partition is paused at the consumer, see [`Self::dispatch`]), so a short hold costs no
+    /// refetch: pausing a partition in librdkafka drops what it had prefetched.
+    fn set_held(&mut self, id: TaskId, held: bool) {
         if let Some(task) = self.tasks.get_mut(&id) {
-            task.task.set_paused(paused);
-            tracing::debug!(thread = %self.name, task = %id, paused, event_time = task.task.observed_time(),
+            task.task.set_paused(held);
+            tracing::debug!(thread = %self.name, task = %id, held, event_time = task.task.observed_time(),
                 "event-time alignment");
         }
-        if paused {
-            metrics::counter!("kstreams_partition_pauses_total", "thread" => self.name.clone()).increment(1);
+        if held {
+            metrics::counter!("kstreams_alignment_holds_total", "thread" => self.name.clone()).increment(1);
         }
-        Ok(())
+    }
+
+    fn is_held(&self, id: TaskId) -> bool {
+        self.tasks.get(&id).is_some_and(|t| t.task.is_paused())
     }
 
     fn punctuate(&mut self) -> Result<()> {
@@ -388,13 +417,18 @@ impl StreamThread {
         self.process_buffered()
     }
 
-    /// Processes `raw` now in its task, or buffers it if the task reads several partitions.
+    /// Processes `raw` now in its task, or buffers it if the task reads several partitions,
+    /// is held back by event-time alignment, or still has buffered records.
     fn dispatch(&mut self, raw: RawRecord) -> Result<()> {
         let Some(id) = self.shared.layout.task_for(&raw.topic, raw.partition) else {
             tracing::warn!(thread = %self.name, topic = %raw.topic, partition = raw.partition, "record of a partition no task reads");
             return Ok(());
         };
-        let Some(group) = self.groups.get_mut(&id) else { return self.process_one(id, &raw) };
+        if !self.groups.contains_key(&id) && !self.is_held(id) {
+            return self.process_one(id, &raw);
+        }
+        let layout = &self.shared.layout;
+        let group = self.groups.entry(id).or_insert_with(|| PartitionGroup::new(layout.partitions_of(id)));
         let tp = (raw.topic.clone(), raw.partition);
         if group.push(raw) >= BUFFERED_PER_PARTITION && !self.buffer_paused.contains(&tp) {
             let mut tpl = TopicPartitionList::new();
@@ -411,8 +445,9 @@ impl StreamThread {
         Ok(())
     }
 
-    /// Hands every multi-partition task its buffered records, lowest timestamp first (see
-    /// [`PartitionGroup`]), and resumes partitions whose buffer has drained.
+    /// Hands every task that is not held back its buffered records, lowest timestamp first
+    /// (see [`PartitionGroup`]), and resumes partitions whose buffer has drained. A
+    /// single-partition task whose buffer is empty goes back to direct processing.
     fn process_buffered(&mut self) -> Result<()> {
         if self.groups.is_empty() {
             return Ok(());
@@ -423,13 +458,16 @@ impl StreamThread {
             let Some(mut group) = self.groups.remove(&id) else { continue };
             let now = Instant::now();
             let mut result: Result<()> = Ok(());
-            while let Some(raw) = group.next(max_idle, now) {
+            // Processing can put the task ahead of the others: it stops there.
+            while !self.is_held(id) {
+                let Some(raw) = group.next(max_idle, now) else { break };
                 result = self.process_one(id, &raw);
                 if result.is_err() {
                     break;
                 }
             }
-            if self.tasks.contains_key(&id) {
+            let single = self.shared.layout.partitions_of(id).len() == 1;
+            if self.tasks.contains_key(&id) && !(single && group.is_empty()) {
                 self.groups.insert(id, group);
             }
             result?;
@@ -475,7 +513,7 @@ impl StreamThread {
                 .get(&id.subtopology)
                 .is_some_and(|(slowest, limit)| *slowest != id && task.task.observed_time() > *limit);
         if ahead {
-            self.set_paused(id, true)?;
+            self.set_held(id, true);
         }
         Ok(())
     }
@@ -513,9 +551,17 @@ impl StreamThread {
             self.commit(CommitReason::Revocation)?;
         }
         for id in revoked {
-            if self.tasks.get(&id).is_some_and(|t| t.task.is_paused()) {
-                // librdkafka keeps a partition's pause flag: clear it for the next owner.
-                self.set_paused(id, false)?;
+            // librdkafka keeps a partition's pause flag: clear it for the next owner.
+            let mut paused = TopicPartitionList::new();
+            for (t, p) in
+                self.buffer_paused.iter().filter(|(t, p)| self.shared.layout.task_for(t, *p) == Some(id))
+            {
+                paused.add_partition(t, *p);
+            }
+            if paused.count() > 0 {
+                if let Err(e) = self.consumer.resume(&paused) {
+                    tracing::warn!(thread = %self.name, task = %id, error = %e, "resuming a revoked task's partitions failed");
+                }
             }
             // Buffered records were not processed, so their offsets are not committed: the
             // next owner reads them again.
