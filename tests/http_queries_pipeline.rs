@@ -28,6 +28,12 @@ const SENSORS: u32 = 4;
 
 /// `GET path` → (status, body).
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (status, _, body) = request(addr, path);
+    (status, body)
+}
+
+/// `GET path` → (status, `Location` header, body).
+fn request(addr: SocketAddr, path: &str) -> (u16, Option<String>, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes()).unwrap();
@@ -35,7 +41,8 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     s.read_to_string(&mut out).unwrap();
     let (head, body) = out.split_once("\r\n\r\n").unwrap();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    let location = head.lines().find_map(|l| l.strip_prefix("Location: ")).map(str::to_string);
+    (status, location, body.to_string())
 }
 
 fn expected(readings: &[Reading]) -> BTreeMap<(u32, i64), WindowAverage> {
@@ -172,14 +179,7 @@ fn free_addr() -> SocketAddr {
 
 /// `GET path` → (status, `Location` header).
 fn get_location(addr: SocketAddr, path: &str) -> (u16, Option<String>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, _) = out.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let location = head.lines().find_map(|l| l.strip_prefix("Location: ")).map(str::to_string);
+    let (status, location, _) = request(addr, path);
     (status, location)
 }
 

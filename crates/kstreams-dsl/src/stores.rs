@@ -165,6 +165,19 @@ macro_rules! typed_state_store {
     };
 }
 
+/// Encodes `value` (`None`: a delete) into `buf`, reused between puts.
+fn encode_value<'b, V: 'static>(
+    serde: &dyn Serde<V>,
+    value: Option<&V>,
+    buf: &'b mut Vec<u8>,
+    store: &str,
+) -> Result<Option<&'b [u8]>> {
+    let Some(v) = value else { return Ok(None) };
+    buf.clear();
+    serde.serialize_into(v, buf).map_err(serde_err(store, "put"))?;
+    Ok(Some(buf.as_slice()))
+}
+
 /// Segment width of window and session stores: half the retention, but at least an hour.
 /// A RocksDB segment is a column family, and creating or dropping one costs milliseconds; with
 /// Kafka Streams' one-minute minimum, catching up on a backlog created and dropped a column
@@ -360,16 +373,7 @@ impl<K: 'static, V: 'static> WindowStore<K, V> {
     /// Returns false if the window had already expired from the store.
     pub fn put(&mut self, key: &K, start: i64, value: Option<&V>) -> Result<bool> {
         self.encode_key(key, "put")?;
-        let bytes = match value {
-            Some(v) => {
-                self.value_buf.clear();
-                self.value_serde
-                    .serialize_into(v, &mut self.value_buf)
-                    .map_err(serde_err(&self.name, "put"))?;
-                Some(self.value_buf.as_slice())
-            }
-            None => None,
-        };
+        let bytes = encode_value(&*self.value_serde, value, &mut self.value_buf, &self.name)?;
         let outcome = self.inner.put(&self.key_buf, start, bytes).map_err(store_err(&self.name, "put"))?;
         Ok(outcome.is_written())
     }
@@ -534,16 +538,7 @@ impl<K: 'static, V: 'static> SessionStore<K, V> {
     /// Stores (or with `None` removes) the session `[start, end]` of `key`.
     pub fn put(&mut self, key: &K, start: i64, end: i64, value: Option<&V>) -> Result<bool> {
         self.encode_key(key, "put")?;
-        let bytes = match value {
-            Some(v) => {
-                self.value_buf.clear();
-                self.value_serde
-                    .serialize_into(v, &mut self.value_buf)
-                    .map_err(serde_err(&self.name, "put"))?;
-                Some(self.value_buf.as_slice())
-            }
-            None => None,
-        };
+        let bytes = encode_value(&*self.value_serde, value, &mut self.value_buf, &self.name)?;
         let outcome =
             self.inner.put(&self.key_buf, start, end, bytes).map_err(store_err(&self.name, "put"))?;
         Ok(outcome.is_written())
