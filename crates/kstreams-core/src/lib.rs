@@ -24,6 +24,6 @@ pub use global::{GlobalStore, GlobalStores};
 pub use processor::{Processor, ProcessorContext, PunctuationType};
 pub use record::{Headers, OutputRecord, RawRecord, Record};
 pub use store_settings::StoreSettings;
-pub use task::{DeserializationHandler, StreamTask, TaskConfig, TaskId, TaskState};
+pub use task::{DeserializationHandler, ProcessingHandler, StreamTask, TaskConfig, TaskId, TaskState};
 pub use topology::{NodeId, TopicRef, Topology};
 pub use window::{Window, Windowed};

@@ -22,6 +22,8 @@ pub struct TaskMetrics {
     pub dropped_records: u64,
     /// Punctuations run.
     pub punctuations: u64,
+    /// Records whose processing failed and that the processing handler let pass.
+    pub processing_errors: u64,
 }
 
 impl TaskMetrics {
@@ -39,6 +41,13 @@ impl TaskMetrics {
             .increment(1);
     }
 
+    /// Counts a record whose processing failed and reports it.
+    pub fn record_processing_error(&mut self, task: &str, topic: &str) {
+        self.processing_errors += 1;
+        metrics::counter!("kstreams_processing_errors_total", "task" => task.to_string(), "topic" => topic.to_string())
+            .increment(1);
+    }
+
     /// Adds another task's counters to these.
     pub fn add(&mut self, other: &TaskMetrics) {
         self.records_processed += other.records_processed;
@@ -46,6 +55,7 @@ impl TaskMetrics {
         self.deserialization_errors += other.deserialization_errors;
         self.dead_lettered += other.dead_lettered;
         self.invalid_timestamps += other.invalid_timestamps;
+        self.processing_errors += other.processing_errors;
         self.dropped_records += other.dropped_records;
         self.punctuations += other.punctuations;
     }

@@ -68,6 +68,44 @@ impl fmt::Debug for DeserializationHandler {
     }
 }
 
+/// A user decision on a record whose processing failed: `true` continues, `false` fails.
+pub type CustomProcessingHandler = Arc<dyn Fn(&RawRecord, &StreamsError) -> bool + Send + Sync>;
+
+/// What happens when processing a record fails: a processor returned an error, or user code
+/// panicked (Kafka Streams' `processing.exception.handler`). Store, topology and
+/// serialization failures always stop the task: skipping them would lose state silently.
+///
+/// Continuing keeps whatever the record changed before the failure (a store update, a record
+/// already forwarded downstream), as in Kafka Streams.
+#[derive(Clone, Default)]
+pub enum ProcessingHandler {
+    /// Stop processing with an error naming the processor, topic, partition and offset (the
+    /// default).
+    #[default]
+    Fail,
+    /// Log a warning, count it, skip the rest of the record's processing.
+    LogAndContinue,
+    /// Send the original bytes and headers to this topic, with headers naming the error and
+    /// the record's origin, then continue.
+    DeadLetter {
+        /// The dead-letter topic.
+        topic: String,
+    },
+    /// Ask a function: `true` continues, `false` fails.
+    Custom(CustomProcessingHandler),
+}
+
+impl fmt::Debug for ProcessingHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fail => f.write_str("Fail"),
+            Self::LogAndContinue => f.write_str("LogAndContinue"),
+            Self::DeadLetter { topic } => write!(f, "DeadLetter({topic})"),
+            Self::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
 /// Header names put on dead-lettered records.
 pub mod dead_letter_headers {
     /// The deserialization error message.
@@ -90,6 +128,8 @@ pub struct TaskConfig {
     pub state_dir: PathBuf,
     /// What to do with records that fail deserialization.
     pub deserialization: DeserializationHandler,
+    /// What to do when processing a record fails.
+    pub processing: ProcessingHandler,
     /// The instance's global stores, readable by every task (empty when the topology has
     /// none). Built once per instance with [`GlobalStores::build`].
     pub global_stores: GlobalStores,
@@ -374,6 +414,7 @@ pub struct StreamTask {
     next_stream_punctuation: i64,
     watermarks_in: WatermarkInputs,
     watermarks_out: WatermarkOutputs,
+    processing: ProcessingHandler,
 }
 
 impl StreamTask {
@@ -492,6 +533,7 @@ impl StreamTask {
             next_stream_punctuation: i64::MAX,
             watermarks_in,
             watermarks_out,
+            processing: config.processing.clone(),
         };
         let mut order: Vec<usize> = task.lifecycles.keys().copied().collect();
         order.sort_unstable();
@@ -553,11 +595,68 @@ impl StreamTask {
             Some(Origin { topic: topic.clone(), partition: raw.partition, offset: raw.offset });
         self.shared.metrics.records_processed += 1;
         self.watermarks_out.last_data_at = Some(self.shared.wall_clock);
-        source.borrow_mut().process_raw(raw, &mut self.shared)?;
+        // User code runs in here: a panic is a processing failure like a returned error,
+        // handed to the processing handler instead of unwinding through the stream thread.
+        let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            source.borrow_mut().process_raw(raw, &mut self.shared)
+        }))
+        .unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-text panic".to_string());
+            Err(StreamsError::Process { node: "(user code)".into(), detail: format!("panicked: {text}") })
+        });
         self.shared.origin = None;
+        if let Err(e) = processed {
+            self.on_processing_error(raw, e)?;
+        }
         if self.shared.stream_time() >= self.next_stream_punctuation || self.has_unstarted_stream_schedules()
         {
             self.punctuate(PunctuationType::StreamTime, self.shared.stream_time())?;
+        }
+        Ok(())
+    }
+
+    /// Applies the processing handler to `error`, raised while processing `raw`.
+    fn on_processing_error(&mut self, raw: &RawRecord, error: StreamsError) -> Result<()> {
+        let StreamsError::Process { node, detail } = error else { return Err(error) };
+        let at = format!("{}-{}@{}", raw.topic, raw.partition, raw.offset);
+        let error = StreamsError::Process { node, detail: format!("{detail} (record {at})") };
+        let pass = match &self.processing {
+            ProcessingHandler::Fail => false,
+            ProcessingHandler::LogAndContinue | ProcessingHandler::DeadLetter { .. } => true,
+            ProcessingHandler::Custom(f) => f(raw, &error),
+        };
+        if !pass {
+            return Err(error);
+        }
+        let task = self.shared.task_name.clone();
+        self.shared.metrics.record_processing_error(&task, &raw.topic);
+        match &self.processing {
+            ProcessingHandler::DeadLetter { topic } => {
+                use dead_letter_headers as h;
+                let mut headers = raw.headers.clone();
+                headers.add(h::ERROR, error.to_string().as_bytes());
+                headers.add(h::TOPIC, raw.topic.as_bytes());
+                headers.add(h::PARTITION, raw.partition.to_string());
+                headers.add(h::OFFSET, raw.offset.to_string());
+                tracing::warn!(task = %self.id(), record = %at, dead_letter_topic = %topic,
+                    "processing failed, record sent to the dead-letter topic: {error}");
+                self.shared.collector.borrow_mut().send(OutputRecord {
+                    topic: topic.clone(),
+                    partition: None,
+                    key: raw.key.clone(),
+                    value: raw.value.clone(),
+                    timestamp: raw.timestamp,
+                    headers,
+                });
+                self.shared.metrics.dead_lettered += 1;
+            }
+            _ => {
+                tracing::warn!(task = %self.id(), record = %at, "processing failed, skipping the record: {error}")
+            }
         }
         Ok(())
     }

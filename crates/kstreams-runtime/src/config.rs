@@ -26,7 +26,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kstreams_core::DeserializationHandler;
+use kstreams_core::{DeserializationHandler, ProcessingHandler};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 
@@ -54,6 +54,8 @@ pub mod keys {
     pub const APPLICATION_SERVER: &str = "application.server";
     /// `log_and_continue` (default), `fail` or `dead_letter:<topic>`.
     pub const DESERIALIZATION_HANDLER: &str = "default.deserialization.exception.handler";
+    /// `log_and_fail` (default), `log_and_continue` or `dead_letter:<topic>`.
+    pub const PROCESSING_HANDLER: &str = "processing.exception.handler";
     /// How long a task waits for an empty input partition before processing others (default 0).
     pub const MAX_TASK_IDLE_MS: &str = "max.task.idle.ms";
     /// Replication factor of internal topics (default -1: the broker's default).
@@ -147,6 +149,7 @@ pub struct StreamsConfig {
     cache_max_bytes: u64,
     application_server: Option<String>,
     deserialization: DeserializationHandler,
+    processing: ProcessingHandler,
     max_task_idle: Duration,
     replication_factor: i32,
     rocksdb_block_cache_bytes: Option<u64>,
@@ -227,6 +230,11 @@ impl StreamsConfig {
     /// The deserialization error policy.
     pub fn deserialization_handler(&self) -> &DeserializationHandler {
         &self.deserialization
+    }
+
+    /// The processing error policy.
+    pub fn processing_handler(&self) -> &ProcessingHandler {
+        &self.processing
     }
 
     /// How long a task waits for an empty input partition.
@@ -358,6 +366,12 @@ impl StreamsConfigBuilder {
         self.set(keys::DESERIALIZATION_HANDLER, policy)
     }
 
+    /// The processing error policy as text (`log_and_fail`, `log_and_continue`,
+    /// `dead_letter:<topic>`).
+    pub fn processing_handler(self, policy: impl Into<String>) -> Self {
+        self.set(keys::PROCESSING_HANDLER, policy)
+    }
+
     /// How long a task waits for an empty input partition.
     pub fn max_task_idle(self, idle: Duration) -> Self {
         self.set(keys::MAX_TASK_IDLE_MS, idle.as_millis().to_string())
@@ -475,6 +489,10 @@ impl StreamsConfigBuilder {
             None => DeserializationHandler::LogAndContinue,
             Some(v) => parse_deserialization_handler(v)?,
         };
+        let processing = match p.get(keys::PROCESSING_HANDLER) {
+            None => ProcessingHandler::Fail,
+            Some(v) => parse_processing_handler(v)?,
+        };
         let client_id = match p.get(keys::CLIENT_ID) {
             Some(id) => id.clone(),
             None => format!("{application_id}-{}", process_id()),
@@ -490,6 +508,7 @@ impl StreamsConfigBuilder {
             keys::COMMIT_INTERVAL_MS,
             keys::APPLICATION_SERVER,
             keys::DESERIALIZATION_HANDLER,
+            keys::PROCESSING_HANDLER,
             keys::MAX_TASK_IDLE_MS,
             keys::REPLICATION_FACTOR,
             keys::TASK_TIMEOUT_MS,
@@ -534,6 +553,7 @@ impl StreamsConfigBuilder {
             cache_max_bytes,
             application_server,
             deserialization,
+            processing,
             max_task_idle,
             replication_factor,
             rocksdb_block_cache_bytes,
@@ -571,6 +591,37 @@ pub fn parse_deserialization_handler(value: &str) -> Result<DeserializationHandl
                 return Err(RuntimeError::config(
                     keys::DESERIALIZATION_HANDLER,
                     format!("`{v}` is not one of log_and_continue, fail, dead_letter:<topic>"),
+                ))
+            }
+        },
+    };
+    Ok(handler)
+}
+
+/// Parses the processing handler setting.
+pub fn parse_processing_handler(value: &str) -> Result<ProcessingHandler> {
+    let v = value.trim();
+    let handler = match v {
+        "log_and_fail" | "fail" | "org.apache.kafka.streams.errors.LogAndFailProcessingExceptionHandler" => {
+            ProcessingHandler::Fail
+        }
+        "log_and_continue" | "org.apache.kafka.streams.errors.LogAndContinueProcessingExceptionHandler" => {
+            ProcessingHandler::LogAndContinue
+        }
+        _ => match v.strip_prefix("dead_letter:") {
+            Some(topic) if valid_topic_name(topic) => {
+                ProcessingHandler::DeadLetter { topic: topic.to_string() }
+            }
+            Some(topic) => {
+                return Err(RuntimeError::config(
+                    keys::PROCESSING_HANDLER,
+                    format!("`{topic}` is not a valid dead-letter topic name"),
+                ))
+            }
+            None => {
+                return Err(RuntimeError::config(
+                    keys::PROCESSING_HANDLER,
+                    format!("`{v}` is not one of log_and_fail, log_and_continue, dead_letter:<topic>"),
                 ))
             }
         },
@@ -676,6 +727,7 @@ mod tests {
         assert_eq!(c.max_skew_ms(), 60_000);
         assert!(c.client_id().starts_with("app-"));
         assert!(matches!(c.deserialization_handler(), DeserializationHandler::LogAndContinue));
+        assert!(matches!(c.processing_handler(), ProcessingHandler::Fail));
     }
 
     #[test]
@@ -767,6 +819,8 @@ mod tests {
         assert_eq!(err_key(&[("commit.interval.ms", "-5")]), "commit.interval.ms");
         assert_eq!(err_key(&[("cache.max.bytes", "lots")]), "cache.max.bytes");
         assert_eq!(err_key(&[("application.server", "nohost")]), "application.server");
+        assert_eq!(err_key(&[("processing.exception.handler", "retry")]), "processing.exception.handler");
+        assert_eq!(err_key(&[("processing.exception.handler", "dead_letter:a b")]), "processing.exception.handler");
         assert_eq!(
             err_key(&[("default.deserialization.exception.handler", "ignore")]),
             "default.deserialization.exception.handler"

@@ -18,6 +18,15 @@ pub enum RuntimeError {
     /// store failure, a record that could not be deserialized under the `fail` policy.
     #[error(transparent)]
     Streams(#[from] StreamsError),
+    /// A stream thread panicked outside record processing (where panics go to the processing
+    /// handler), e.g. in a punctuation.
+    #[error("stream thread `{thread}` panicked: {detail}")]
+    ThreadPanicked {
+        /// The thread's name.
+        thread: String,
+        /// The panic message.
+        detail: String,
+    },
     /// An rdkafka client could not be created.
     #[error("creating the Kafka {client} client failed: {source}")]
     CreateClient {

@@ -64,7 +64,19 @@ pub(crate) fn spawn(
         .spawn(move || {
             let state = shared.state.clone();
             let shutdown = shared.shutdown.clone();
-            let result = StreamThread::new(index, name.clone(), shared, queries).and_then(StreamThread::run);
+            // A panic (in user code outside record processing, e.g. a punctuation) must still
+            // mark the thread dead and fail the instance: `close` waits for every thread.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                StreamThread::new(index, name.clone(), shared, queries).and_then(StreamThread::run)
+            }))
+            .unwrap_or_else(|panic| {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(RuntimeError::ThreadPanicked { thread: name.clone(), detail: text })
+            });
             if let Err(e) = result {
                 tracing::error!(thread = %name, error = %e, "stream thread failed; shutting the instance down");
                 state.fail(format!("stream thread `{name}` failed: {e}"));
@@ -139,6 +151,7 @@ impl StreamThread {
             application_id: config.application_id().to_string(),
             state_dir: config.state_dir().to_path_buf(),
             deserialization: config.deserialization_handler().clone(),
+            processing: config.processing_handler().clone(),
             global_stores: shared.global_stores.clone(),
             store_settings: crate::store_settings::store_settings(config, &shared.topology, &shared.layout),
             event_time: config.event_time().clone(),

@@ -211,3 +211,49 @@ fn start_fails_when_a_source_topic_is_missing() {
     assert!(err.contains("`nope`"), "{err}");
     assert_eq!(streams.state(), State::Created);
 }
+
+/// Text → length (to `output`), panicking on `boom` (user code with a bug).
+fn fragile_lengths(output: &str) -> Arc<Topology> {
+    use kstreams_dsl::prelude::{Consumed, Produced, StreamsBuilder, U64Serde};
+    let mut b = StreamsBuilder::new();
+    b.stream("words", Consumed::with(StringSerde, StringSerde))
+        .map_values(|v: String| {
+            assert_ne!(v, "boom", "cannot measure a boom");
+            v.len() as u64
+        })
+        .to(output, Produced::with(StringSerde, U64Serde));
+    Arc::new(b.build().unwrap())
+}
+
+#[test]
+fn a_panic_in_user_code_fails_the_instance_cleanly_or_is_skipped_as_configured() {
+    init_tracing();
+    let cluster = mock_cluster(&[("words", 1), ("lengths-1", 1), ("lengths-2", 1)]);
+    let records: [(Option<&str>, &[u8]); 3] = [(Some("k"), b"abc"), (Some("k"), b"boom"), (Some("k"), b"de")];
+    produce(&cluster, "words", &records);
+
+    // Default (log_and_fail): the instance goes to ERROR naming the record, and closes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut failing = start(
+        &cluster,
+        fragile_lengths("lengths-1"),
+        config(&cluster, "fragile", dir.path()).build().unwrap(),
+    );
+    let state = failing.wait_for_state(State::Error, Duration::from_secs(30));
+    assert_eq!(state, State::Error);
+    let error = failing.error().unwrap_or_default();
+    assert!(error.contains("cannot measure a boom") && error.contains("words-0@1"), "{error}");
+    failing.close_timeout(Duration::from_secs(30)).unwrap();
+
+    // log_and_continue: the record is skipped, the others go through, the instance runs on.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        config(&cluster, "tolerant", dir.path()).set("processing.exception.handler", "log_and_continue");
+    let mut tolerant = start(&cluster, fragile_lengths("lengths-2"), cfg.build().unwrap());
+    let out = read_until(&cluster, "lengths-2", Duration::from_secs(30), |r| r.len() >= 2);
+    let lengths: Vec<u64> =
+        out.iter().map(|r| u64::from_be_bytes(r.value.as_deref().unwrap().try_into().unwrap())).collect();
+    assert_eq!(lengths, vec![3, 2]);
+    assert_eq!(tolerant.state(), State::Running);
+    tolerant.close().unwrap();
+}

@@ -31,7 +31,7 @@ use kstreams_core::metrics::TaskMetrics;
 use kstreams_core::partition::default_partition;
 use kstreams_core::record::{Headers, OutputRecord, RawRecord, Record};
 use kstreams_core::serde::Serde;
-use kstreams_core::task::{DeserializationHandler, StreamTask, TaskConfig, TaskId};
+use kstreams_core::task::{DeserializationHandler, ProcessingHandler, StreamTask, TaskConfig, TaskId};
 use kstreams_core::watermark::EventTimeConfig;
 use kstreams_core::{Result, StreamsError, Topology};
 
@@ -48,6 +48,9 @@ pub struct DriverConfig {
     pub commit_every: usize,
     /// What happens to records that fail deserialization.
     pub deserialization: DeserializationHandler,
+    /// What happens when processing a record fails (the default stops: `pipe` returns the
+    /// error).
+    pub processing: ProcessingHandler,
     /// Watermarks through repartition topics: on (the default) or off, and the idle time.
     pub event_time: EventTimeConfig,
 }
@@ -60,6 +63,7 @@ impl Default for DriverConfig {
             partitions: HashMap::new(),
             commit_every: 1,
             deserialization: DeserializationHandler::default(),
+            processing: ProcessingHandler::default(),
             event_time: EventTimeConfig::default(),
         }
     }
@@ -282,6 +286,7 @@ impl TopologyTestDriver {
             application_id: config.application_id.clone(),
             state_dir: dir.path().to_path_buf(),
             deserialization: config.deserialization.clone(),
+            processing: config.processing.clone(),
             global_stores: GlobalStores::build(&topology, &config.application_id, dir.path())?,
             store_settings: Default::default(),
             event_time: config.event_time.clone(),
