@@ -820,7 +820,10 @@ mod tests {
         assert_eq!(err_key(&[("cache.max.bytes", "lots")]), "cache.max.bytes");
         assert_eq!(err_key(&[("application.server", "nohost")]), "application.server");
         assert_eq!(err_key(&[("processing.exception.handler", "retry")]), "processing.exception.handler");
-        assert_eq!(err_key(&[("processing.exception.handler", "dead_letter:a b")]), "processing.exception.handler");
+        assert_eq!(
+            err_key(&[("processing.exception.handler", "dead_letter:a b")]),
+            "processing.exception.handler"
+        );
         assert_eq!(
             err_key(&[("default.deserialization.exception.handler", "ignore")]),
             "default.deserialization.exception.handler"
