@@ -58,6 +58,17 @@ impl Restorer {
         Ok(Self { consumer, thread: thread.to_string() })
     }
 
+    /// The low and high watermarks of `topic`-`partition`, asked on this consumer's own
+    /// connections (idle outside restores).
+    pub(crate) fn fetch_watermarks(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> std::result::Result<(i64, i64), KafkaError> {
+        self.consumer.fetch_watermarks(topic, partition, timeout)
+    }
+
     /// Restores every changelog of `task` from `start` (missing entries: the beginning) to
     /// the end. `committed` holds the group's committed offsets of the task's input partitions.
     /// Returns the next offset of each changelog partition.

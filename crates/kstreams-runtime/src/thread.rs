@@ -360,7 +360,10 @@ impl StreamThread {
         let Some(task) = self.tasks.get(&id) else { return false };
         let positions = self.consumer.position().unwrap_or_default();
         self.shared.layout.partitions_of(id).iter().any(|(topic, p)| {
-            let Ok((low, high)) = self.consumer.fetch_watermarks(topic, *p, WAITING_TIMEOUT) else {
+            // Asked through the restore consumer: on the group consumer's connection the
+            // request would wait behind a fetch long-poll (up to `fetch.wait.max.ms`, measured
+            // 450 ms), blocking the thread.
+            let Ok((low, high)) = self.restorer.fetch_watermarks(topic, *p, WAITING_TIMEOUT) else {
                 return false;
             };
             let position = match positions.find_partition(topic, *p).map(|e| e.offset()) {
@@ -448,6 +451,7 @@ impl StreamThread {
             tpl.add_partition(&tp.0, tp.1);
             match self.consumer.pause(&tpl) {
                 Ok(()) => {
+                    tracing::debug!(thread = %self.name, topic = %tp.0, partition = tp.1, "partition queue full: fetching paused");
                     self.buffer_paused.insert(tp);
                 }
                 Err(e) => {
@@ -502,6 +506,7 @@ impl StreamThread {
             if let Err(e) = self.consumer.resume(&tpl) {
                 tracing::warn!(thread = %self.name, error = %e, "resuming a drained partition failed");
             }
+            tracing::debug!(thread = %self.name, topic = %tp.0, partition = tp.1, "partition queue drained: fetching resumed");
             self.buffer_paused.remove(&tp);
         }
         Ok(())
