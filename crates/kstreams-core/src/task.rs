@@ -327,6 +327,26 @@ impl TaskShared {
         self.schedules.push(Schedule { node, interval, kind, next });
     }
 
+    /// Sends `raw` (original key, value and headers) to the dead-letter `topic`, with headers
+    /// naming `error` and the record's origin.
+    fn dead_letter(&mut self, raw: &RawRecord, topic: &str, error: &str) {
+        use dead_letter_headers as h;
+        let mut headers = raw.headers.clone();
+        headers.add(h::ERROR, error.as_bytes());
+        headers.add(h::TOPIC, raw.topic.as_bytes());
+        headers.add(h::PARTITION, raw.partition.to_string());
+        headers.add(h::OFFSET, raw.offset.to_string());
+        self.collector.borrow_mut().send(OutputRecord {
+            topic: topic.to_string(),
+            partition: None,
+            key: raw.key.clone(),
+            value: raw.value.clone(),
+            timestamp: raw.timestamp,
+            headers,
+        });
+        self.metrics.dead_lettered += 1;
+    }
+
     /// Applies the deserialization handler to a record that failed to decode.
     pub fn on_deserialization_error(
         &mut self,
@@ -352,25 +372,12 @@ impl TaskShared {
                 detail,
             }),
             DeserializationHandler::DeadLetter { topic } => {
-                use dead_letter_headers as h;
-                let mut headers = raw.headers.clone();
-                headers.add(h::ERROR, detail.as_bytes());
-                headers.add(h::TOPIC, raw.topic.as_bytes());
-                headers.add(h::PARTITION, raw.partition.to_string());
-                headers.add(h::OFFSET, raw.offset.to_string());
                 tracing::warn!(
                     task = %self.task_id, topic = %raw.topic, partition = raw.partition, offset = raw.offset,
                     dead_letter_topic = %topic, "record failed deserialization, sent to dead-letter topic: {detail}"
                 );
-                self.collector.borrow_mut().send(OutputRecord {
-                    topic: topic.clone(),
-                    partition: None,
-                    key: raw.key.clone(),
-                    value: raw.value.clone(),
-                    timestamp: raw.timestamp,
-                    headers,
-                });
-                self.metrics.dead_lettered += 1;
+                let topic = topic.clone();
+                self.dead_letter(raw, &topic, &detail);
                 Ok(())
             }
             DeserializationHandler::Custom(f) => {
@@ -636,23 +643,9 @@ impl StreamTask {
         self.shared.metrics.record_processing_error(&task, &raw.topic);
         match &self.processing {
             ProcessingHandler::DeadLetter { topic } => {
-                use dead_letter_headers as h;
-                let mut headers = raw.headers.clone();
-                headers.add(h::ERROR, error.to_string().as_bytes());
-                headers.add(h::TOPIC, raw.topic.as_bytes());
-                headers.add(h::PARTITION, raw.partition.to_string());
-                headers.add(h::OFFSET, raw.offset.to_string());
                 tracing::warn!(task = %self.id(), record = %at, dead_letter_topic = %topic,
                     "processing failed, record sent to the dead-letter topic: {error}");
-                self.shared.collector.borrow_mut().send(OutputRecord {
-                    topic: topic.clone(),
-                    partition: None,
-                    key: raw.key.clone(),
-                    value: raw.value.clone(),
-                    timestamp: raw.timestamp,
-                    headers,
-                });
-                self.shared.metrics.dead_lettered += 1;
+                self.shared.dead_letter(raw, topic, &error.to_string());
             }
             _ => {
                 tracing::warn!(task = %self.id(), record = %at, "processing failed, skipping the record: {error}")
