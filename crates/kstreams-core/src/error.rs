@@ -86,3 +86,13 @@ impl SerdeError {
         Self(detail.to_string())
     }
 }
+
+/// The message of a caught panic (`catch_unwind`'s payload): its text, or a placeholder for a
+/// panic raised with a value that is not text.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".to_string())
+}

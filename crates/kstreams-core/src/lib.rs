@@ -19,7 +19,7 @@ pub mod topology;
 pub mod watermark;
 pub mod window;
 
-pub use error::{Result, SerdeError, StreamsError};
+pub use error::{panic_message, Result, SerdeError, StreamsError};
 pub use global::{GlobalStore, GlobalStores};
 pub use processor::{Processor, ProcessorContext, PunctuationType};
 pub use record::{Headers, OutputRecord, RawRecord, Record};

@@ -608,11 +608,7 @@ impl StreamTask {
             source.borrow_mut().process_raw(raw, &mut self.shared)
         }))
         .unwrap_or_else(|panic| {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-text panic".to_string());
+            let text = crate::error::panic_message(&*panic);
             Err(StreamsError::Process { node: "(user code)".into(), detail: format!("panicked: {text}") })
         });
         self.shared.origin = None;

@@ -295,14 +295,7 @@ impl StoreQueries {
             let id = task.id();
             catch_unwind(AssertUnwindSafe(|| f(id, &mut *store)))
                 .map(|r| Box::new(r) as Box<dyn Any + Send>)
-                .map_err(|panic| {
-                    let text = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    format!("the query panicked: {text}")
-                })
+                .map_err(|panic| format!("the query panicked: {}", kstreams_core::panic_message(&*panic)))
         });
         let (reply, answers) = mpsc::channel();
         let expected = self.with_routes(|routes| {

@@ -70,12 +70,8 @@ pub(crate) fn spawn(
                 StreamThread::new(index, name.clone(), shared, queries).and_then(StreamThread::run)
             }))
             .unwrap_or_else(|panic| {
-                let text = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(RuntimeError::ThreadPanicked { thread: name.clone(), detail: text })
+                let detail = kstreams_core::panic_message(&*panic);
+                Err(RuntimeError::ThreadPanicked { thread: name.clone(), detail })
             });
             if let Err(e) = result {
                 tracing::error!(thread = %name, error = %e, "stream thread failed; shutting the instance down");
