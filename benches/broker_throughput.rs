@@ -1,5 +1,5 @@
-//! Records/s of the example's application on a real Kafka-protocol broker (Nisshi, started
-//! here on a free loopback port; or the cluster named by `KSTREAMS_TEST_BOOTSTRAP`), against a
+//! Records/s of the example's application on Apache Kafka (started here by the broker harness on free
+//! loopback ports; or the cluster named by `KSTREAMS_TEST_BOOTSTRAP`), against a
 //! baseline measured in the same run on the same topic: a raw rdkafka consumer that reads every
 //! record and decodes its JSON, and nothing else.
 //!

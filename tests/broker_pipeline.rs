@@ -1,4 +1,4 @@
-//! The temperature-average pipeline on a real Kafka-protocol broker (Nisshi, started per test by
+//! The temperature-average pipeline on Apache Kafka (one broker for the binary, started by
 //! `kstreams-broker-harness`; or the cluster named by `KSTREAMS_TEST_BOOTSTRAP`), checked
 //! against averages computed here independently: one instance, unkeyed input through the
 //! repartition topic, restarts with and without local state, three instances in one group
@@ -10,8 +10,9 @@
 //! unkeyed, where an upstream task that crashes re-sends its uncommitted records to the
 //! repartition topic and the downstream task drops them as duplicates.
 //!
-//! Tests run one at a time (each with its own broker) so their deadlines do not compete for
-//! the CPU.
+//! Tests run one at a time so their deadlines do not compete for the CPU; they share the
+//! broker (unique topic and application names keep them apart), except the broker-restart
+//! test, which starts its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -42,7 +43,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// A broker with fresh input and output topics (3 partitions each) and an application id.
 struct Setup {
-    broker: TestBroker,
+    broker: Broker,
     app: String,
     settings: TemperatureSettings,
     dir: tempfile::TempDir,
@@ -50,10 +51,10 @@ struct Setup {
 
 impl Setup {
     fn new(app: &str) -> Self {
-        Self::on(TestBroker::start().unwrap_or_else(|e| panic!("{e}")), app)
+        Self::on(Broker::shared(), app)
     }
 
-    fn on(broker: TestBroker, app: &str) -> Self {
+    fn on(broker: Broker, app: &str) -> Self {
         let settings = TemperatureSettings {
             input_topic: unique_name("eventos_sensores"),
             output_topic: unique_name("sensor-averages"),
@@ -295,7 +296,6 @@ fn three_instances_with_a_repartition_topic_survive_a_sigkill_at_least_once() {
 
 /// The same under exactly-once (transactions).
 #[test]
-#[ignore = "needs transactions (exactly_once_v2), which Nisshi lacks; run with KSTREAMS_TEST_BOOTSTRAP=<kafka> -- --ignored"]
 fn three_instances_with_a_repartition_topic_survive_a_sigkill_exactly_once() {
     crash_scenario("three-eos", Variant::Unkeyed, ProcessingGuarantee::ExactlyOnceV2);
 }
@@ -386,13 +386,12 @@ fn crash_scenario(app: &str, variant: Variant, guarantee: ProcessingGuarantee) {
 fn the_application_rides_through_a_broker_restart() {
     let _serial = serial();
     let started = Instant::now();
-    let db = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start_sqlite(db.path().join("nisshi.db")).unwrap_or_else(|e| panic!("{e}"));
+    let broker = TestBroker::start().unwrap_or_else(|e| panic!("{e}"));
     if broker.is_external() {
         eprintln!("skipped: restarting the broker needs one started by the harness");
         return;
     }
-    let mut s = Setup::on(broker, "broker-restart");
+    let mut s = Setup::on(Broker::Own(broker), "broker-restart");
     let input = readings(4);
     let want = expected(&input, closing_time_ms(4));
     let (first, rest) = input.split_at(24 * SENSORS as usize);
@@ -408,7 +407,7 @@ fn the_application_rides_through_a_broker_restart() {
             produce(&servers, &topic, &rest, Placement::Keyed, Duration::from_millis(50))
         })
     };
-    s.broker.restart().unwrap_or_else(|e| panic!("{e}"));
+    s.broker.own().restart().unwrap_or_else(|e| panic!("{e}"));
     producer.join().unwrap();
     out.expect(&want, Duration::from_secs(120), Duration::from_secs(1));
     assert_ne!(streams.state(), State::Error, "{:?}", streams.error());

@@ -1,4 +1,4 @@
-//! Catch-up on a backlog, on the real broker (Nisshi, started by `kstreams-broker-harness`; or
+//! Catch-up on a backlog, on the real broker (Apache Kafka, started by `kstreams-broker-harness`; or
 //! the cluster named by `KSTREAMS_TEST_BOOTSTRAP`).
 //!
 //! An hour of seed-shaped readings (12 sensors, 60 000 readings, no key: the producer's
@@ -54,7 +54,7 @@ fn an_hour_of_unkeyed_backlog_gives_exact_windows_with_a_ten_second_grace() {
         .with_test_writer()
         .try_init();
 
-    let broker = TestBroker::start().unwrap_or_else(|e| panic!("{e}"));
+    let broker = TestBroker::shared().unwrap_or_else(|e| panic!("{e}"));
     let settings = TemperatureSettings {
         input_topic: unique_name("eventos_sensores"),
         output_topic: unique_name("sensor-averages"),

@@ -1,5 +1,5 @@
 //! The temperature-average application with its HTTP server, on librdkafka's embedded mock
-//! cluster: after readings went through, `/metrics` shows the runtime's named metrics and
+//! cluster and on Apache Kafka: after readings went through, `/metrics` shows the runtime's named metrics and
 //! `/sensors/<id>/...` answers every window with the averages computed here independently.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use kstreams::http::{install_prometheus_recorder, metrics_handler, HttpServer};
 use kstreams::prelude::*;
 use kstreams::runtime::{KafkaStreams, State, StreamsConfig};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
+use kstreams_broker_harness::{unique_name, TestCluster};
 
 #[path = "../examples/common/mod.rs"]
 mod common;
@@ -57,13 +56,42 @@ fn assert_close(g: &WindowAverage, w: &WindowAverage) {
     assert!((g.avg - w.avg).abs() < 1e-9 && g.min == w.min && g.max == w.max, "{g:?} vs {w:?}");
 }
 
+/// Starts `streams` on `cluster`, creating its internal topics (through the mock's own API on
+/// the mock cluster).
+fn start_on(cluster: &TestCluster, streams: &mut KafkaStreams) {
+    match cluster.mock() {
+        Some(mock) => streams.start_with_topic_creator(mock).unwrap(),
+        None => streams.start().unwrap(),
+    }
+}
+
+/// The Prometheus recorder, installed once for the process (both variants scrape it).
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| install_prometheus_recorder().unwrap()).clone()
+}
+
 #[test]
 fn metrics_and_window_queries_are_served_over_http() {
-    let handle = install_prometheus_recorder().unwrap();
-    let cluster = MockCluster::<DefaultProducerContext>::new(1).unwrap();
-    let servers = cluster.bootstrap_servers();
-    cluster.create_topic("eventos_sensores", 1, 1).unwrap();
-    cluster.create_topic("sensor-averages", 3, 1).unwrap();
+    queries_over_http_on(TestCluster::embedded().unwrap());
+}
+
+#[test]
+fn metrics_and_window_queries_are_served_over_http_on_kafka() {
+    queries_over_http_on(TestCluster::kafka().unwrap_or_else(|e| panic!("{e}")));
+}
+
+fn queries_over_http_on(cluster: TestCluster) {
+    let handle = prometheus();
+    let servers = cluster.bootstrap();
+    let settings = TemperatureSettings {
+        input_topic: unique_name("eventos_sensores"),
+        output_topic: unique_name("sensor-averages"),
+        ..TemperatureSettings::default()
+    };
+    cluster.create_topic(&settings.input_topic, 1).unwrap();
+    cluster.create_topic(&settings.output_topic, 3).unwrap();
 
     // 4 sensors, 24 readings/s at 6× speed: 480 readings span 2 minutes of event time, so
     // both windows are still in the store (retention: window + grace).
@@ -73,18 +101,18 @@ fn metrics_and_window_queries_are_served_over_http() {
     assert_eq!(want.len(), SENSORS as usize * 2);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = StreamsConfig::builder("temperature-averages", servers.as_str())
+    let config = StreamsConfig::builder(unique_name("temperature-averages"), servers.as_str())
         .state_dir(dir.path().join("state"))
         .commit_interval(Duration::from_millis(200))
         .build()
         .unwrap();
     let mut b = StreamsBuilder::new();
-    temperature_averages(&mut b, &TemperatureSettings::default());
+    temperature_averages(&mut b, &settings);
     let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
     let handler = queries_handler(streams.queries(), 60_000, metrics_handler(handle));
     let server = HttpServer::start("127.0.0.1:0".parse().unwrap(), handler).unwrap();
     let addr = server.local_addr();
-    streams.start_with_topic_creator(&cluster).unwrap();
+    start_on(&cluster, &mut streams);
     assert_eq!(
         streams.wait_for_state(State::Running, Duration::from_secs(30)),
         State::Running,
@@ -94,7 +122,7 @@ fn metrics_and_window_queries_are_served_over_http() {
 
     let publish = Publish {
         servers: servers.clone(),
-        topic: "eventos_sensores".into(),
+        topic: settings.input_topic.clone(),
         keyed: false,
         compression: Compression::None,
     };
@@ -187,15 +215,29 @@ fn get_location(addr: SocketAddr, path: &str) -> (u16, Option<String>) {
 /// a sensor's window task redirects to the one that does, which answers.
 #[test]
 fn an_instance_redirects_a_query_to_the_instance_hosting_the_sensor() {
-    let cluster = MockCluster::<DefaultProducerContext>::new(1).unwrap();
-    let servers = cluster.bootstrap_servers();
+    redirects_on(TestCluster::embedded().unwrap());
+}
+
+#[test]
+fn an_instance_redirects_a_query_to_the_instance_hosting_the_sensor_on_kafka() {
+    redirects_on(TestCluster::kafka().unwrap_or_else(|e| panic!("{e}")));
+}
+
+fn redirects_on(cluster: TestCluster) {
+    let servers = cluster.bootstrap();
+    let settings = TemperatureSettings {
+        input_topic: unique_name("eventos_sensores"),
+        output_topic: unique_name("sensor-averages"),
+        ..TemperatureSettings::default()
+    };
     // One input partition: one window task, so exactly one instance hosts every sensor.
-    cluster.create_topic("eventos_sensores", 1, 1).unwrap();
-    cluster.create_topic("sensor-averages", 1, 1).unwrap();
+    cluster.create_topic(&settings.input_topic, 1).unwrap();
+    cluster.create_topic(&settings.output_topic, 1).unwrap();
+    let app = unique_name("redirects");
     let dir = tempfile::tempdir().unwrap();
     let instance = |name: &str| {
         let addr = free_addr();
-        let config = StreamsConfig::builder("redirects", servers.as_str())
+        let config = StreamsConfig::builder(app.as_str(), servers.as_str())
             .state_dir(dir.path().join(name))
             .commit_interval(Duration::from_millis(200))
             .application_server(addr.to_string())
@@ -204,12 +246,12 @@ fn an_instance_redirects_a_query_to_the_instance_hosting_the_sensor() {
             .build()
             .unwrap();
         let mut b = StreamsBuilder::new();
-        temperature_averages(&mut b, &TemperatureSettings::default());
+        temperature_averages(&mut b, &settings);
         let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
         let fallback: kstreams::http::Handler =
             Arc::new(|r: &kstreams::http::Request| kstreams::http::Response::not_found(&r.path));
         let server = HttpServer::start(addr, queries_handler(streams.queries(), 60_000, fallback)).unwrap();
-        streams.start_with_topic_creator(&cluster).unwrap();
+        start_on(&cluster, &mut streams);
         (streams, server, addr)
     };
     let (mut a, _server_a, addr_a) = instance("a");

@@ -1,7 +1,8 @@
 //! Scaling out: three instances of the temperature-average application sharing one
 //! application id give the same output as one instance, and both match the averages computed
-//! here independently. Runs on librdkafka's embedded mock cluster with a 3-partition input
-//! topic, so the three instances really split the work (3 upstream + 3 downstream tasks).
+//! here independently. Runs on librdkafka's embedded mock cluster and on Apache Kafka, with a
+//! 3-partition input topic, so the three instances really split the work (3 upstream + 3
+//! downstream tasks).
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use std::collections::BTreeMap;
@@ -13,10 +14,9 @@ use kstreams::dsl::stores::WindowStore;
 use kstreams::dsl::Stats;
 use kstreams::prelude::*;
 use kstreams::runtime::{KafkaStreams, State, StreamsConfig};
+use kstreams_broker_harness::{unique_name, TestCluster};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
-use rdkafka::producer::DefaultProducerContext;
 use rdkafka::Message;
 
 #[path = "../examples/common/mod.rs"]
@@ -75,13 +75,8 @@ fn assert_same(
     }
 }
 
-fn start(
-    cluster: &MockCluster<'static, DefaultProducerContext>,
-    app: &str,
-    output: &str,
-    dir: &Path,
-) -> KafkaStreams {
-    let config = StreamsConfig::builder(app, cluster.bootstrap_servers().as_str())
+fn start(cluster: &TestCluster, app: &str, input: &str, output: &str, dir: &Path) -> KafkaStreams {
+    let config = StreamsConfig::builder(app, cluster.bootstrap().as_str())
         .state_dir(dir)
         .commit_interval(Duration::from_millis(200))
         // The mock cluster answers a follower's SyncGroup that arrives after the leader's with
@@ -94,12 +89,19 @@ fn start(
         .set("event.time.idle.ms", "5000")
         .build()
         .unwrap();
-    let settings =
-        TemperatureSettings { output_topic: output.into(), grace: GRACE, ..TemperatureSettings::default() };
+    let settings = TemperatureSettings {
+        input_topic: input.into(),
+        output_topic: output.into(),
+        grace: GRACE,
+        ..TemperatureSettings::default()
+    };
     let mut b = StreamsBuilder::new();
     temperature_averages(&mut b, &settings);
     let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
-    streams.start_with_topic_creator(cluster).unwrap();
+    match cluster.mock() {
+        Some(mock) => streams.start_with_topic_creator(mock).unwrap(),
+        None => streams.start().unwrap(),
+    }
     streams
 }
 
@@ -148,11 +150,23 @@ fn read_results(servers: &str, topic: &str, n: usize) -> BTreeMap<(u32, i64), Wi
 
 #[test]
 fn three_instances_give_the_same_output_as_one() {
-    let cluster = MockCluster::<DefaultProducerContext>::new(1).unwrap();
-    let servers = cluster.bootstrap_servers();
-    cluster.create_topic("eventos_sensores", 3, 1).unwrap();
-    cluster.create_topic("averages-one", 3, 1).unwrap();
-    cluster.create_topic("averages-three", 3, 1).unwrap();
+    three_instances_on(TestCluster::embedded().unwrap());
+}
+
+#[test]
+fn three_instances_give_the_same_output_as_one_on_kafka() {
+    three_instances_on(TestCluster::kafka().unwrap_or_else(|e| panic!("{e}")));
+}
+
+fn three_instances_on(cluster: TestCluster) {
+    let servers = cluster.bootstrap();
+    // Unique names: the Kafka broker is shared by the tests of this binary.
+    let (in_topic, out_one, out_three) =
+        (unique_name("eventos_sensores"), unique_name("averages-one"), unique_name("averages-three"));
+    for topic in [&in_topic, &out_one, &out_three] {
+        cluster.create_topic(topic, 3).unwrap();
+    }
+    let (app_one, app_three) = (unique_name("scale-one"), unique_name("scale-three"));
     let input = readings();
     let want = expected(&input);
     assert_eq!(want.len(), (SENSORS * MINUTES) as usize);
@@ -160,9 +174,9 @@ fn three_instances_give_the_same_output_as_one() {
     // The same program twice on the same input: once alone, once as three instances of one
     // application id (each with its own state directory).
     let dir = tempfile::tempdir().unwrap();
-    let one = vec![start(&cluster, "scale-one", "averages-one", &dir.path().join("one"))];
+    let one = vec![start(&cluster, &app_one, &in_topic, &out_one, &dir.path().join("one"))];
     let three: Vec<KafkaStreams> = (1..=3)
-        .map(|i| start(&cluster, "scale-three", "averages-three", &dir.path().join(format!("three-{i}"))))
+        .map(|i| start(&cluster, &app_three, &in_topic, &out_three, &dir.path().join(format!("three-{i}"))))
         .collect();
     for s in one.iter().chain(&three) {
         assert_eq!(
@@ -176,7 +190,7 @@ fn three_instances_give_the_same_output_as_one() {
     // Keyed by sensor, as the simulator's --keyed mode sends them: spread over 3 partitions.
     let publish = Publish {
         servers: servers.clone(),
-        topic: "eventos_sensores".into(),
+        topic: in_topic.clone(),
         keyed: true,
         compression: Compression::None,
     };
@@ -200,8 +214,8 @@ fn three_instances_give_the_same_output_as_one() {
     }
     producer.flush(Duration::from_secs(10)).unwrap();
 
-    let got_one = read_results(&servers, "averages-one", want.len());
-    let got_three = read_results(&servers, "averages-three", want.len());
+    let got_one = read_results(&servers, &out_one, want.len());
+    let got_three = read_results(&servers, &out_three, want.len());
     assert_same("1 instance", &got_one, &want);
     assert_same("3 instances", &got_three, &want);
     assert_eq!(got_one, got_three, "3 instances output exactly what 1 instance outputs");

@@ -1,5 +1,6 @@
 //! Simulator → application → SQLite sink, on librdkafka's embedded mock cluster and on a real
-//! broker (Nisshi, or the cluster named by `KSTREAMS_TEST_BOOTSTRAP`): the simulator's
+//! broker (Apache Kafka started by `kstreams-broker-harness`, or the cluster named by
+//! `KSTREAMS_TEST_BOOTSTRAP`): the simulator's
 //! readings (unkeyed and keyed) go through the temperature-average application,
 //! its output is stored with `kstreams::sink::SqliteSink` by the same writer `--db` runs, and
 //! every database row is checked against averages computed here from the readings.
@@ -48,7 +49,7 @@ fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(i64, i64),
 /// Where the pipeline runs.
 enum Cluster {
     Embedded(MockCluster<'static, DefaultProducerContext>),
-    Broker(TestBroker),
+    Broker(&'static TestBroker),
 }
 
 impl Cluster {
@@ -176,5 +177,5 @@ fn keyed_compressed_readings_give_the_same_rows() {
 
 #[test]
 fn on_a_real_broker_every_database_row_equals_the_computed_average() {
-    run_on(Cluster::Broker(TestBroker::start().unwrap()), false, Compression::Lz4);
+    run_on(Cluster::Broker(TestBroker::shared().unwrap_or_else(|e| panic!("{e}"))), false, Compression::Lz4);
 }

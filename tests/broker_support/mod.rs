@@ -21,6 +21,37 @@ use rdkafka::Message;
 use crate::common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
 pub use crate::expected::{readings, SENSORS, T0};
+
+/// The broker a test runs on: the binary's shared one, or one of its own (to restart it).
+pub enum Broker {
+    Shared(&'static kstreams_broker_harness::TestBroker),
+    Own(kstreams_broker_harness::TestBroker),
+}
+
+impl Broker {
+    /// The broker every test of this binary shares.
+    pub fn shared() -> Self {
+        Broker::Shared(kstreams_broker_harness::TestBroker::shared().unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// A broker of the test's own, to restart or pause.
+    pub fn own(&mut self) -> &mut kstreams_broker_harness::TestBroker {
+        match self {
+            Broker::Own(b) => b,
+            Broker::Shared(_) => panic!("this test needs a broker of its own"),
+        }
+    }
+}
+
+impl std::ops::Deref for Broker {
+    type Target = kstreams_broker_harness::TestBroker;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Broker::Shared(b) => b,
+            Broker::Own(b) => b,
+        }
+    }
+}
 pub const PARTITIONS: i32 = 3;
 
 /// Event time (ms) of the closing readings of [`readings`]`(minutes)`.
