@@ -69,7 +69,7 @@ pub fn view(
             Some(Ok(m)) => match m.payload().map(serde_json::from_slice::<WindowAverage>) {
                 Some(Ok(w)) => {
                     let n = shown.fetch_add(1, Ordering::Relaxed) + 1;
-                    if header_every > 0 && n > 1 && (n - 1) % header_every == 0 {
+                    if header_every > 0 && n > 1 && (n - 1).is_multiple_of(header_every) {
                         println!("{}", header());
                     }
                     println!("{}", row(&w));

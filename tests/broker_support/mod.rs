@@ -154,6 +154,18 @@ pub fn config_committing_every(
     guarantee: ProcessingGuarantee,
     commit_interval: Duration,
 ) -> StreamsConfig {
+    config_builder(servers, app, client, state_dir, guarantee, commit_interval).build().unwrap()
+}
+
+/// The builder of [`config_committing_every`], for more settings.
+pub fn config_builder(
+    servers: &str,
+    app: &str,
+    client: &str,
+    state_dir: &Path,
+    guarantee: ProcessingGuarantee,
+    commit_interval: Duration,
+) -> kstreams::runtime::StreamsConfigBuilder {
     StreamsConfig::builder(app, servers)
         .client_id(client)
         .state_dir(state_dir)
@@ -161,8 +173,6 @@ pub fn config_committing_every(
         .commit_interval(commit_interval)
         .client_setting(ClientKind::Consumer, "session.timeout.ms", "6000")
         .client_setting(ClientKind::Consumer, "heartbeat.interval.ms", "500")
-        .build()
-        .unwrap()
 }
 
 pub fn start(topology: Topology, config: StreamsConfig) -> KafkaStreams {
@@ -378,7 +388,7 @@ pub fn thread_counter(name: &str, client_id: &str) -> u64 {
 // --- instances as child processes -------------------------------------------------------
 
 /// Set in a child process: `bootstrap|application id|client id|state dir|input|output|keyed
-/// or unkeyed|guarantee|commit interval ms`.
+/// or unkeyed|guarantee|commit interval ms|extra settings` (`key=value` pairs joined by `;`).
 pub const CHILD_ENV: &str = "KSTREAMS_BROKER_TEST_CHILD";
 /// Prefix of the status lines a child prints.
 const STATUS: &str = "KSTREAMS_CHILD_STATUS";
@@ -393,6 +403,8 @@ pub struct ChildSpec<'a> {
     pub variant: Variant,
     pub guarantee: ProcessingGuarantee,
     pub commit_interval: Duration,
+    /// More settings of the instance (Kafka Streams names, `consumer.`/`producer.` prefixed).
+    pub extra: &'a [(&'a str, &'a str)],
 }
 
 impl ChildSpec<'_> {
@@ -400,24 +412,26 @@ impl ChildSpec<'_> {
     pub fn encode(&self) -> String {
         let variant = if self.variant == Variant::Keyed { "keyed" } else { "unkeyed" };
         let (input, output) = (&self.settings.input_topic, &self.settings.output_topic);
+        let extra: Vec<String> = self.extra.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!(
-            "{}|{}|{}|{}|{input}|{output}|{variant}|{}|{}",
+            "{}|{}|{}|{}|{input}|{output}|{variant}|{}|{}|{}",
             self.servers,
             self.app,
             self.client,
             self.dir.display(),
             self.guarantee,
-            self.commit_interval.as_millis()
+            self.commit_interval.as_millis(),
+            extra.join(";")
         )
     }
 }
 
 /// The body of a child process: runs the topology until its stdin closes, printing
-/// `KSTREAMS_CHILD_STATUS <state> <tasks> <restored records> <consumed records> <task ids>`
-/// whenever one changes.
+/// `KSTREAMS_CHILD_STATUS <state> <tasks> <restored records> <consumed records> <recoveries>
+/// <process id> <task ids>` whenever one changes.
 pub fn run_child(spec: &str) {
     let parts: Vec<&str> = spec.split('|').collect();
-    let [servers, app, client, dir, input, output, variant, guarantee, commit] = parts[..] else {
+    let [servers, app, client, dir, input, output, variant, guarantee, commit, extra] = parts[..] else {
         panic!("bad {CHILD_ENV}: {spec}")
     };
     let commit = Duration::from_millis(commit.parse().unwrap());
@@ -438,8 +452,12 @@ pub fn run_child(spec: &str) {
         output_topic: output.to_string(),
         ..TemperatureSettings::default()
     };
-    let config = config_committing_every(servers, app, client, Path::new(dir), guarantee, commit);
-    let mut streams = KafkaStreams::new(Arc::new(variant.topology(&settings)), config);
+    let mut config = config_builder(servers, app, client, Path::new(dir), guarantee, commit);
+    for pair in extra.split(';').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap();
+        config = config.set(k, v);
+    }
+    let mut streams = KafkaStreams::new(Arc::new(variant.topology(&settings)), config.build().unwrap());
     streams.start().unwrap();
     let eof = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let e = eof.clone();
@@ -452,10 +470,20 @@ pub fn run_child(spec: &str) {
     while !eof.load(Ordering::SeqCst) {
         let ids = streams.active_tasks();
         let consumed = thread_counter("kstreams_records_consumed_total", client);
-        let now = (streams.state(), ids.len(), restored_by(client), consumed);
+        let recoveries = thread_counter("kstreams_task_recoveries_total", client);
+        let now = (streams.state(), ids.len(), restored_by(client), consumed, recoveries);
         if last != Some(now) {
             let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-            println!("{STATUS} {} {} {} {} {}", now.0, now.1, now.2, now.3, ids.join(","));
+            let process = streams.process_id().unwrap_or("-");
+            println!(
+                "{STATUS} {} {} {} {} {} {process} {}",
+                now.0,
+                now.1,
+                now.2,
+                now.3,
+                now.4,
+                ids.join(",")
+            );
             last = Some(now);
         }
         assert_ne!(now.0, State::Error, "{:?}", streams.error());
@@ -479,6 +507,10 @@ pub struct ChildStatus {
     pub restored: u64,
     /// Input records its stream threads consumed.
     pub consumed: u64,
+    /// Times its threads went back to the committed offsets after a failed transaction.
+    pub recoveries: u64,
+    /// Its process id (the stem of its transactional ids).
+    pub process_id: String,
     /// The active tasks, as `<sub-topology>_<partition>`.
     pub task_ids: Vec<String>,
 }
@@ -501,18 +533,31 @@ impl ChildInstance {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix(STATUS) {
                     let mut it = rest.split_whitespace();
-                    if let (Some(state), Some(Ok(tasks)), Some(Ok(restored)), Some(Ok(consumed))) = (
+                    let fields = (
                         it.next(),
                         it.next().map(str::parse),
                         it.next().map(str::parse),
                         it.next().map(str::parse),
-                    ) {
+                        it.next().map(str::parse),
+                        it.next(),
+                    );
+                    if let (
+                        Some(state),
+                        Some(Ok(tasks)),
+                        Some(Ok(restored)),
+                        Some(Ok(consumed)),
+                        Some(Ok(recoveries)),
+                        Some(process),
+                    ) = fields
+                    {
                         let task_ids = it.next().map(|ids| ids.split(',').map(str::to_string).collect());
                         *s.lock().unwrap() = ChildStatus {
                             state: state.to_string(),
                             tasks,
                             restored,
                             consumed,
+                            recoveries,
+                            process_id: process.to_string(),
                             task_ids: task_ids.unwrap_or_default(),
                         };
                     }
@@ -525,6 +570,21 @@ impl ChildInstance {
     /// The last reported state, number of active tasks and restored records.
     pub fn status(&self) -> ChildStatus {
         self.status.lock().unwrap().clone()
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Freezes the process (SIGSTOP), as a long GC pause or a stalled VM would.
+    pub fn pause(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    /// Continues a frozen process (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.id(), "-CONT");
     }
 
     /// SIGKILL.
@@ -562,4 +622,64 @@ pub fn wait_until(within: Duration, what: impl Fn() -> String, ok: impl Fn() -> 
         assert!(Instant::now() < deadline, "not within {within:?}: {}", what());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, ...) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill {signal} {pid}: {status}");
+}
+
+/// The window statistics held by the window stores of `streams` (every task it runs), by
+/// `(sensor, window start)`, as the output would report them.
+pub fn stored_windows(streams: &KafkaStreams) -> BTreeMap<(u32, i64), WindowAverage> {
+    use kstreams::dsl::stores::WindowStore;
+    let by_task = streams
+        .query_store::<WindowStore<u32, kstreams::dsl::Stats>, _>("temperature-stats", |_, store| {
+            store.fetch_all(0, i64::MAX).unwrap()
+        })
+        .unwrap();
+    by_task
+        .into_values()
+        .flatten()
+        .map(|(sensor, start, stats)| {
+            let window = Window { start, end: start + 60_000 };
+            let w = crate::common::window_average(Windowed { key: sensor, window }, stats).1;
+            ((sensor, start), w)
+        })
+        .collect()
+}
+
+/// Records in `topic` (every partition, from the beginning to its end), read with
+/// `isolation` (`read_committed` or `read_uncommitted`): under exactly-once the difference is
+/// what aborted transactions wrote.
+pub fn count_records(servers: &str, topic: &str, isolation: &str) -> usize {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", kstreams_broker_harness::unique_name("record-counter"))
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let partitions = md.topics()[0].partitions().len();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p as i32, rdkafka::Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let (mut n, mut at_end) = (0, std::collections::BTreeSet::new());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while at_end.len() < partitions {
+        assert!(Instant::now() < deadline, "reading {topic} to its end");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(_)) => n += 1,
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            _ => {}
+        }
+    }
+    n
 }

@@ -8,13 +8,17 @@
 //!    changelogs, dead letters). A failed delivery stops here: nothing is committed.
 //! 3. **Commit the input offsets** (last processed + 1): at-least-once, a synchronous group
 //!    commit; exactly-once v2, `send_offsets_to_transaction` then `commit_transaction`, so
-//!    output, changelogs and offsets become visible together.
+//!    output, changelogs and offsets become visible together. Under exactly-once a thread
+//!    whose partitions were taken away meanwhile (it was kicked out of the group) aborts
+//!    instead: its offsets are no longer its to commit.
 //! 4. **Write the checkpoints**: each task's changelog end offsets, to
 //!    `<state.dir>/<application.id>/<task>/.checkpoint`, so a restart restores only the rest.
 //!
 //! An at-least-once offset commit that the group rejects (a rebalance is under way) is not
 //! fatal: the offsets are committed next time, and step 4 is skipped so no checkpoint claims
-//! more than was committed.
+//! more than was committed. A failed transaction (aborted, fenced, or a commit whose outcome
+//! is unknown) is returned to the thread, which goes back to the committed offsets
+//! (`StreamThread::recover`); step 4 is skipped then too.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -80,6 +84,12 @@ pub(crate) fn commit_tasks(
             offsets: described.clone(),
             source: rdkafka::error::KafkaError::NoMessageReceived,
         })?;
+        // Checked after taking the group metadata: a member kicked out of the group (its
+        // member id reset, its partitions lost) must not commit offsets, which the broker
+        // would accept from an empty member id without checking its generation.
+        if consumer.assignment_lost() {
+            return Err(RuntimeError::TasksMigrated { thread: thread.to_string() });
+        }
         producer.commit_transaction(&offsets, &group)?;
         true
     } else if offsets.count() == 0 {

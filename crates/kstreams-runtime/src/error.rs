@@ -107,8 +107,11 @@ pub enum RuntimeError {
         /// The client error.
         source: KafkaError,
     },
-    /// Another producer with the same transactional id fenced this one off (a zombie
-    /// instance): the thread stops, because anything it wrote since its last commit is aborted.
+    /// Another producer with the same transactional id fenced this one off, or the coordinator
+    /// aborted its transaction for running past `transaction.timeout.ms` (a stalled, zombie
+    /// instance). Everything it wrote since its last commit is aborted; the thread recreates
+    /// its producer and goes back to the committed offsets, and stops only when it is fenced
+    /// again before any commit (another live instance uses its transactional id).
     #[error("producer with transactional.id `{transactional_id}` was fenced by a newer producer during {operation}: {detail}")]
     Fenced {
         /// The producer's transactional id.
@@ -117,6 +120,38 @@ pub enum RuntimeError {
         operation: &'static str,
         /// The broker's message.
         detail: String,
+    },
+    /// A transaction commit did not complete within the transaction timeout: it may or may not
+    /// have been applied. The thread recreates its producer (whose `init_transactions`
+    /// settles the transaction) and goes back to the committed offsets.
+    #[error("committing the transaction of transactional.id `{transactional_id}` timed out; its outcome is unknown: {detail}")]
+    TransactionAmbiguous {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// The client's message.
+        detail: String,
+    },
+    /// The open transaction cannot be committed: some of its records were not delivered, or
+    /// were not acknowledged within the transaction timeout (a broker outage). The thread
+    /// aborts it and goes back to the committed offsets.
+    #[error(
+        "the transaction of transactional.id `{transactional_id}` must be aborted ({operation}): {detail}"
+    )]
+    TransactionAbortable {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// What failed: `flush` or `produce`.
+        operation: &'static str,
+        /// What the client reported.
+        detail: String,
+    },
+    /// The consumer group took the thread's partitions away before it committed (it was
+    /// kicked out, e.g. after a stall past the session timeout): the transaction is aborted
+    /// rather than committed with offsets the group no longer accepts from it.
+    #[error("the consumer group revoked the partitions of stream thread `{thread}` before its commit")]
+    TasksMigrated {
+        /// The thread's name.
+        thread: String,
     },
     /// Restoring a store from its changelog failed.
     #[error("restoring store `{store}` of task {task} from `{topic}` failed: {detail}")]
@@ -157,6 +192,12 @@ pub enum RuntimeError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// Another instance (in this process or another) holds the lock of the state directory.
+    #[error("state directory `{path}` is locked by another instance of the application; give each instance its own state.dir")]
+    StateDirLocked {
+        /// The application's state directory.
+        path: PathBuf,
     },
     /// A task failed while processing, punctuating, flushing or closing.
     #[error("task {task} failed during {operation}: {source}")]
@@ -219,7 +260,39 @@ pub enum RuntimeError {
     Signals(std::io::Error),
 }
 
+/// How a stream thread goes on after an error that leaves its tasks' progress since the last
+/// commit unknown or discarded: it goes back to the committed offsets, either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// Abort the open transaction (the producer is still usable).
+    Abort,
+    /// Recreate the producer, fencing the old one (fatal or ambiguous transactional errors).
+    ResetProducer,
+}
+
 impl RuntimeError {
+    /// Whether a stream thread can recover from this error, and how (see [`Recovery`]);
+    /// `None` stops the thread.
+    pub(crate) fn recovery(&self) -> Option<Recovery> {
+        match self {
+            Self::Fenced { .. } | Self::TransactionAmbiguous { .. } => Some(Recovery::ResetProducer),
+            Self::TasksMigrated { .. } | Self::TransactionAbortable { .. } => Some(Recovery::Abort),
+            Self::Transaction { source, operation, .. } => match source {
+                KafkaError::Transaction(e) if e.is_fatal() => Some(Recovery::ResetProducer),
+                KafkaError::Transaction(e) if e.txn_requires_abort() => Some(Recovery::Abort),
+                // A retried send_offsets would be a new request: start over instead.
+                KafkaError::Transaction(e) if e.is_retriable() && *operation == "send_offsets" => {
+                    Some(Recovery::Abort)
+                }
+                KafkaError::Transaction(e) if e.is_retriable() => Some(Recovery::ResetProducer),
+                // rust-rdkafka flushes before committing; that timed out: nothing was committed.
+                KafkaError::Flush(_) => Some(Recovery::Abort),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// A configuration error naming `key`.
     pub fn config(key: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::Streams(StreamsError::Config { key: key.into(), detail: detail.into() })

@@ -24,6 +24,7 @@ mod rebalance;
 mod restore;
 pub mod shutdown;
 pub mod state;
+mod state_dir;
 mod store_settings;
 mod streams;
 pub mod task;

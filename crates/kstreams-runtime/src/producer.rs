@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use kstreams_core::OutputRecord;
 use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::topic_partition_list::TopicPartitionList;
 
 use crate::config::{ClientKind, StreamsConfig};
@@ -54,10 +55,16 @@ impl ProducerContext for DeliveryTracker {
 /// The producer of one stream thread.
 pub(crate) struct RecordProducer {
     inner: BaseProducer<DeliveryTracker>,
+    /// The configuration `inner` was created from, to create it again ([`Self::reset`]).
+    config: ClientConfig,
     thread: String,
     transactional_id: Option<String>,
     in_transaction: bool,
+    /// How long a transactional call (send offsets, commit, abort) or a flush may take.
     timeout: Duration,
+    /// How long `init_transactions` is retried (`task.timeout.ms`): a producer recreated
+    /// during a broker outage waits for the broker to come back.
+    init_deadline: Duration,
     /// `kstreams_records_produced_total` of this thread (registered once, not per record).
     produced: metrics::Counter,
 }
@@ -84,23 +91,45 @@ impl RecordProducer {
             // Set last so that no pass-through setting can change it.
             cfg.set("transactional.id", id);
         }
-        let inner: BaseProducer<DeliveryTracker> = cfg
-            .create_with_context(DeliveryTracker::default())
-            .map_err(|source| RuntimeError::CreateClient { client: "producer", source })?;
-        let timeout = Duration::from_secs(60);
-        if let Some(id) = &transactional_id {
-            inner.init_transactions(timeout).map_err(|e| txn_error("init", id, e))?;
-            tracing::info!(thread, transactional_id = %id, "transactional producer ready");
-        }
+        // Transactional calls may take as long as a transaction may stay open.
+        let timeout = cfg
+            .get("transaction.timeout.ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(DEFAULT_TXN_TIMEOUT, Duration::from_millis);
+        let init_deadline = config.task_timeout().max(timeout);
+        let inner = create(&cfg, thread, transactional_id.as_deref(), timeout, init_deadline)?;
         let produced = metrics::counter!("kstreams_records_produced_total", "thread" => thread.to_string());
         Ok(Self {
             inner,
+            config: cfg,
             thread: thread.to_string(),
             transactional_id,
             in_transaction: false,
             timeout,
+            init_deadline,
             produced,
         })
+    }
+
+    /// Replaces the producer with a new one of the same configuration. Under exactly-once the
+    /// new producer's `init_transactions` bumps the epoch of the transactional id: every
+    /// request the old one still has on the wire is fenced, and the transaction it left is
+    /// completed (if its commit reached the coordinator) or aborted. This is the only safe
+    /// continuation after a fatal error or a commit whose outcome is unknown: librdkafka does
+    /// not implement KIP-890, so with the same epoch a late EndTxn or Produce of one
+    /// transaction could land in the next.
+    pub(crate) fn reset(&mut self) -> Result<()> {
+        tracing::warn!(thread = %self.thread, transactional_id = ?self.transactional_id, "recreating the producer");
+        metrics::counter!("kstreams_producer_resets_total", "thread" => self.thread.clone()).increment(1);
+        self.in_transaction = false;
+        self.inner = create(
+            &self.config,
+            &self.thread,
+            self.transactional_id.as_deref(),
+            self.timeout,
+            self.init_deadline,
+        )?;
+        Ok(())
     }
 
     /// Whether this producer is transactional.
@@ -180,7 +209,20 @@ impl RecordProducer {
                 Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) if Instant::now() < deadline => {
                     self.inner.poll(Duration::from_millis(1));
                 }
-                Err(source) => return Err(RuntimeError::Flush { source }),
+                Err(source) => match &self.transactional_id {
+                    // The transaction cannot be committed in time: abort it and start over.
+                    Some(id) => {
+                        return Err(RuntimeError::TransactionAbortable {
+                            transactional_id: id.clone(),
+                            operation: "flush",
+                            detail: format!(
+                                "records still unacknowledged after {:?}: {source}",
+                                self.timeout
+                            ),
+                        })
+                    }
+                    None => return Err(RuntimeError::Flush { source }),
+                },
             }
         }
         self.check_deliveries()
@@ -203,6 +245,14 @@ impl RecordProducer {
             }
             let first =
                 ctx.first_failure.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+            if let Some(id) = &self.transactional_id {
+                // The transaction misses records: it must not commit.
+                return Err(RuntimeError::TransactionAbortable {
+                    transactional_id: id.clone(),
+                    operation: "produce",
+                    detail: format!("{failed} record(s) were not delivered; first failure: {first}"),
+                });
+            }
             return Err(RuntimeError::Delivery { failed, first });
         }
         Ok(())
@@ -215,6 +265,10 @@ impl RecordProducer {
     }
 
     /// Adds the consumed offsets to the open transaction and commits it.
+    ///
+    /// A commit that timed out has an unknown outcome: it fails with
+    /// [`RuntimeError::TransactionAmbiguous`], and the caller must [`Self::reset`] the producer
+    /// and go back to the committed offsets.
     pub(crate) fn commit_transaction(
         &mut self,
         offsets: &TopicPartitionList,
@@ -229,7 +283,16 @@ impl RecordProducer {
                 .send_offsets_to_transaction(offsets, group, self.timeout)
                 .map_err(|e| txn_error("send_offsets", &id, e))?;
         }
-        self.inner.commit_transaction(self.timeout).map_err(|e| txn_error("commit", &id, e))?;
+        match self.inner.commit_transaction(self.timeout) {
+            Ok(()) => {}
+            Err(KafkaError::Transaction(e)) if e.is_retriable() => {
+                return Err(RuntimeError::TransactionAmbiguous {
+                    transactional_id: id,
+                    detail: e.to_string(),
+                })
+            }
+            Err(e) => return Err(txn_error("commit", &id, e)),
+        }
         self.in_transaction = false;
         metrics::counter!("kstreams_transactions_committed_total", "thread" => self.thread.clone())
             .increment(1);
@@ -237,7 +300,10 @@ impl RecordProducer {
     }
 
     /// Aborts the open transaction, if any: nothing written in it becomes visible to
-    /// read-committed consumers.
+    /// read-committed consumers. librdkafka waits for the transaction's in-flight records
+    /// (purging them would leave gaps in the idempotent sequence, or let a late batch land in
+    /// the next transaction) and fails those still queued; their delivery reports are served
+    /// between attempts. A fatal error (fenced) is returned: the producer must be reset.
     pub(crate) fn abort_transaction(&mut self) -> Result<()> {
         let Some(id) = self.transactional_id.clone() else { return Ok(()) };
         if !self.in_transaction {
@@ -247,18 +313,53 @@ impl RecordProducer {
         metrics::counter!("kstreams_transactions_aborted_total", "thread" => self.thread.clone())
             .increment(1);
         tracing::warn!(thread = %self.thread, transactional_id = %id, "aborting the open transaction");
-        // librdkafka's abort waits for outstanding messages, whose delivery reports only a
-        // poll serves: purge them and serve the reports first, or the abort blocks.
-        self.inner.purge(PurgeConfig::default().queue().inflight());
-        let deadline = std::time::Instant::now() + self.timeout;
-        while self.inner.in_flight_count() > 0 && std::time::Instant::now() < deadline {
-            self.inner.poll(Duration::from_millis(50));
-        }
-        let result = self.inner.abort_transaction(self.timeout).map_err(|e| txn_error("abort", &id, e));
+        let deadline = Instant::now() + self.timeout;
+        let result = loop {
+            match self.inner.abort_transaction(Duration::from_millis(200)) {
+                Ok(()) => break Ok(()),
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && Instant::now() < deadline => {
+                    self.inner.poll(Duration::from_millis(10));
+                }
+                Err(e) => break Err(txn_error("abort", &id, e)),
+            }
+        };
         // Deliveries failed by the abort are expected.
+        self.inner.poll(Duration::ZERO);
         self.inner.context().failed.store(0, Ordering::SeqCst);
         result
     }
+}
+
+/// How long transactional calls may take unless `producer.transaction.timeout.ms` says
+/// otherwise (librdkafka's default transaction timeout).
+const DEFAULT_TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Creates the rdkafka producer and, when transactional, initializes its transactions
+/// (retrying while the coordinator is busy completing the previous owner's transaction).
+fn create(
+    cfg: &ClientConfig,
+    thread: &str,
+    transactional_id: Option<&str>,
+    timeout: Duration,
+    init_deadline: Duration,
+) -> Result<BaseProducer<DeliveryTracker>> {
+    let inner: BaseProducer<DeliveryTracker> = cfg
+        .create_with_context(DeliveryTracker::default())
+        .map_err(|source| RuntimeError::CreateClient { client: "producer", source })?;
+    if let Some(id) = transactional_id {
+        let deadline = Instant::now() + init_deadline;
+        loop {
+            match inner.init_transactions(timeout) {
+                Ok(()) => break,
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && Instant::now() < deadline => {
+                    tracing::warn!(thread, transactional_id = %id, error = %e, "init_transactions: retrying");
+                }
+                Err(e) => return Err(txn_error("init", id, e)),
+            }
+        }
+        tracing::info!(thread, transactional_id = %id, "transactional producer ready");
+    }
+    Ok(inner)
 }
 
 /// Classifies a transactional failure: fencing (another producer with our id) is

@@ -2,8 +2,16 @@
 //!
 //! Each stream thread has a restore consumer outside the group (`assign`, never `subscribe`).
 //! For each logged store of a new task it reads the changelog partition from the checkpointed
-//! offset (or the beginning) up to the high watermark read when the restore started, and feeds
-//! the records to [`kstreams_core::StreamTask::restore`] in batches. Records stamped with an
+//! offset (or the beginning) up to its end when the restore started, and feeds the records to
+//! [`kstreams_core::StreamTask::restore`] in batches.
+//!
+//! The restore consumer reads `read_committed`, so "the end" is the last stable offset: the
+//! records of aborted transactions are never applied, and those of a transaction still open
+//! (a zombie's, or a crashed instance's until it is fenced) are not either; the broker
+//! answers the end-offset request with the LSO and serves nothing past it. Commit and abort
+//! markers take offsets too, so the last record read is not the end: the restore ends at the
+//! end-of-partition event (fired at the LSO) or at a record past the end, and records the
+//! consumer's position there, which the checkpoint then holds. Records stamped with an
 //! input offset the group never committed ([`crate::task::INPUT_OFFSET_HEADER`]) are skipped:
 //! their input will be processed again, and applying them too would count it twice.
 
@@ -11,10 +19,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kstreams_core::StreamTask;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::checkpoint::Offsets;
 use crate::config::{ClientKind, StreamsConfig};
@@ -26,9 +36,26 @@ const BATCH: usize = 1000;
 /// A restore that makes no progress for this long fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The restore consumer's context: end-of-partition events are how a restore ends, so they are
+/// not logged as errors (rust-rdkafka's default context logs every error event it sees).
+pub(crate) struct RestoreContext;
+
+impl ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error {
+            KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_) => {
+                tracing::trace!(reason, "restore consumer reached the end of a partition")
+            }
+            error => tracing::warn!(%error, reason, "restore consumer error"),
+        }
+    }
+}
+
+impl ConsumerContext for RestoreContext {}
+
 /// The restore consumer of one stream thread.
 pub(crate) struct Restorer {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<RestoreContext>,
     thread: String,
 }
 
@@ -51,9 +78,9 @@ impl Restorer {
             ("auto.offset.reset", "earliest".to_string()),
             ("isolation.level", "read_committed".to_string()),
         ];
-        let consumer: BaseConsumer = config
+        let consumer: BaseConsumer<RestoreContext> = config
             .client_config(ClientKind::Consumer, &base)
-            .create()
+            .create_with_context(RestoreContext)
             .map_err(|source| RuntimeError::CreateClient { client: "restore consumer", source })?;
         Ok(Self { consumer, thread: thread.to_string() })
     }
@@ -95,8 +122,8 @@ impl Restorer {
                 .fetch_watermarks(&topic, partition, Duration::from_secs(30))
                 .map_err(|e| fail(format!("reading watermarks: {e}")))?;
             let from = start.get(&(topic.clone(), partition)).copied().unwrap_or(low).max(low);
-            ends.insert((topic.clone(), partition), high.max(from));
             if from >= high {
+                ends.insert((topic.clone(), partition), from);
                 tracing::debug!(task = %id, store, from, high, "nothing to restore");
                 continue;
             }
@@ -139,7 +166,14 @@ impl Restorer {
                                 self.apply(task, &store, &mut batch, &labels, high - position)?;
                         }
                     }
-                    Some(Err(KafkaError::PartitionEOF(_))) => break,
+                    Some(Err(KafkaError::PartitionEOF(_))) => {
+                        // Past the trailing markers: the consumer stands at the end.
+                        let at = self.consumer.position().ok().and_then(|tpl| {
+                            tpl.find_partition(&topic, partition).and_then(|e| e.offset().to_raw())
+                        });
+                        position = position.max(at.unwrap_or(position));
+                        break;
+                    }
                     Some(Err(e)) => {
                         tracing::warn!(task = %id, store, error = %e, "error while restoring; retrying")
                     }
@@ -153,6 +187,7 @@ impl Restorer {
                 }
             }
             summary.restored += self.apply(task, &store, &mut batch, &labels, 0)?;
+            ends.insert((topic.clone(), partition), position.min(high).max(from));
             self.consumer.unassign().map_err(|e| fail(format!("unassigning: {e}")))?;
             tracing::info!(task = %id, store, records = summary.restored, skipped_uncommitted = summary.skipped_uncommitted,
                 elapsed = ?started.elapsed(), "restore finished");

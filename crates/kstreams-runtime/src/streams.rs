@@ -47,6 +47,8 @@ pub struct KafkaStreams {
     hosts_thread: Option<JoinHandle<()>>,
     hosts: Arc<crate::hosts::HostDirectory>,
     queries: crate::query::StoreQueries,
+    /// The locked state directory, from start to close.
+    state_directory: Option<crate::state_dir::StateDirectory>,
 }
 
 impl KafkaStreams {
@@ -68,7 +70,15 @@ impl KafkaStreams {
             global_thread: None,
             hosts_thread: None,
             hosts,
+            state_directory: None,
         }
+    }
+
+    /// The instance's process id, once started: a UUID kept in its state directory, so it
+    /// stays the same across restarts on that directory. Exactly-once producers use it in
+    /// their `transactional.id`: `<application.id>-<process id>-<thread number>`.
+    pub fn process_id(&self) -> Option<&str> {
+        self.state_directory.as_ref().map(|d| d.process_id())
     }
 
     /// The configuration.
@@ -131,9 +141,21 @@ impl KafkaStreams {
         if state != State::Created {
             return Err(RuntimeError::IllegalState { operation: "start", state });
         }
-        let dir = self.config.state_dir().join(self.config.application_id());
-        std::fs::create_dir_all(&dir)
-            .map_err(|source| RuntimeError::StateDir { path: dir.clone(), source })?;
+        let started = self.start_threads(creator);
+        if started.is_err() && self.threads.is_empty() {
+            // Nothing runs: another instance may use the directory.
+            self.state_directory = None;
+        }
+        started
+    }
+
+    fn start_threads(&mut self, creator: &dyn TopicCreator) -> Result<()> {
+        // Locked until close: a second instance on the same directory fails here.
+        let state_directory =
+            crate::state_dir::StateDirectory::open(self.config.state_dir(), self.config.application_id())?;
+        let process_id: Arc<str> = Arc::from(state_directory.process_id());
+        tracing::debug!(dir = %state_directory.path().display(), %process_id, "state directory locked");
+        self.state_directory = Some(state_directory);
         let counts = ensure_internal_topics(&self.topology, &self.config, creator)?;
         let app = self.config.application_id();
         let layout = Arc::new(TaskLayout::new(&self.topology, app, &counts)?);
@@ -177,6 +199,7 @@ impl KafkaStreams {
             state: self.state.clone(),
             shutdown: self.shutdown.clone(),
             global_stores,
+            process_id,
         };
         let receivers = self.queries.attach(shared.layout.clone(), n);
         for (i, queries) in receivers.into_iter().enumerate() {
@@ -241,6 +264,8 @@ impl KafkaStreams {
             }
             self.global_stores.close()?;
         }
+        // Every thread stopped: the directory may be used by the next instance.
+        self.state_directory = None;
         Ok(())
     }
 }

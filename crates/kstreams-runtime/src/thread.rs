@@ -16,7 +16,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::assignment::TaskLayout;
 use crate::commit::{commit_tasks, CommitReason};
 use crate::config::{ClientKind, ProcessingGuarantee, StreamsConfig};
-use crate::error::{Result, RuntimeError};
+use crate::error::{Recovery, Result, RuntimeError};
 use crate::partition_group::PartitionGroup;
 use crate::producer::RecordProducer;
 use crate::rebalance::{RebalanceEvent, StreamsConsumerContext, TopicPartition};
@@ -50,6 +50,8 @@ pub(crate) struct ThreadShared {
     pub(crate) shutdown: Arc<AtomicBool>,
     /// The instance's global stores, read by every task.
     pub(crate) global_stores: kstreams_core::GlobalStores,
+    /// The instance's persistent process id (see [`crate::state_dir`]).
+    pub(crate) process_id: Arc<str>,
 }
 
 /// Starts stream thread number `index` (0-based).
@@ -109,6 +111,12 @@ struct StreamThread {
     records_consumed: metrics::Counter,
     /// Interactive queries waiting to run against this thread's tasks.
     queries: std::sync::mpsc::Receiver<crate::query::QueryRequest>,
+    /// Whether the producer was fenced since the last successful commit: fenced again before
+    /// one, another live producer uses the transactional id, and the thread stops.
+    fenced_since_commit: bool,
+    /// Since when the thread has been recovering from failed transactions without a
+    /// successful commit; past `task.timeout.ms` it stops (a failure that does not go away).
+    failing_since: Option<Instant>,
 }
 
 impl StreamThread {
@@ -140,7 +148,8 @@ impl StreamThread {
             .client_config(ClientKind::Consumer, &base)
             .create_with_context(StreamsConsumerContext::new(name.clone()))
             .map_err(|source| RuntimeError::CreateClient { client: "consumer", source })?;
-        let transactional_id = eos.then(|| name.clone());
+        let transactional_id = eos
+            .then(|| crate::state_dir::transactional_id(config.application_id(), &shared.process_id, index));
         let producer = RecordProducer::new(config, &name, transactional_id)?;
         let restorer = Restorer::new(config, &name)?;
         let task_config = TaskConfig {
@@ -171,6 +180,8 @@ impl StreamThread {
             buffer_paused: std::collections::BTreeSet::new(),
             records_consumed,
             queries,
+            fenced_since_commit: false,
+            failing_since: None,
         })
     }
 
@@ -198,21 +209,112 @@ impl StreamThread {
 
     fn run_loop(&mut self) -> Result<()> {
         while !self.shared.shutdown.load(Ordering::SeqCst) {
-            self.handle_rebalances()?;
-            self.process_batch()?;
-            self.align()?;
-            crate::query::serve_pending(&self.queries, self.tasks.values().map(|t| &t.task));
-            self.producer.poll();
-            if self.last_tick.elapsed() >= WALL_CLOCK_TICK {
-                self.punctuate()?;
-            }
-            if self.last_watermark.elapsed() >= self.shared.config.watermark_interval() {
-                self.publish_watermarks()?;
-            }
-            if self.last_commit.elapsed() >= self.shared.config.commit_interval() {
-                self.commit(CommitReason::Interval)?;
+            if let Err(e) = self.run_once() {
+                match e.recovery() {
+                    Some(recovery) => self.recover(e, recovery)?,
+                    None => return Err(e),
+                }
             }
         }
+        Ok(())
+    }
+
+    /// One round of the loop: rebalances, a batch of records, alignment, queries,
+    /// punctuations, watermarks and, when due, a commit.
+    fn run_once(&mut self) -> Result<()> {
+        self.handle_rebalances()?;
+        self.process_batch()?;
+        self.align()?;
+        crate::query::serve_pending(&self.queries, self.tasks.values().map(|t| &t.task));
+        self.producer.poll();
+        if self.last_tick.elapsed() >= WALL_CLOCK_TICK {
+            self.punctuate()?;
+        }
+        if self.last_watermark.elapsed() >= self.shared.config.watermark_interval() {
+            self.publish_watermarks()?;
+        }
+        if self.last_commit.elapsed() >= self.shared.config.commit_interval() {
+            self.commit(CommitReason::Interval)?;
+        }
+        Ok(())
+    }
+
+    /// Goes back to the committed offsets after a transaction failed (aborted, fenced, or a
+    /// commit with an unknown outcome): aborts the transaction or recreates the producer,
+    /// closes every task without committing (their state since the last commit is discarded:
+    /// the next restore reads only committed changelog records), handles the rebalances that
+    /// arrived meanwhile, and builds the tasks of the partitions still assigned again from the
+    /// committed offsets and their changelogs. Whatever the failed transaction wrote is
+    /// invisible to read-committed readers, so nothing is lost or counted twice.
+    fn recover(&mut self, error: RuntimeError, recovery: Recovery) -> Result<()> {
+        if matches!(error, RuntimeError::Fenced { .. }) {
+            if self.fenced_since_commit {
+                tracing::error!(thread = %self.name, error = %error,
+                    "fenced again before any commit: another live instance uses this transactional.id");
+                return Err(error);
+            }
+            self.fenced_since_commit = true;
+        }
+        let since = *self.failing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > self.shared.config.task_timeout() {
+            tracing::error!(thread = %self.name, error = %error, failing_for = ?since.elapsed(),
+                "no commit succeeded within task.timeout.ms; stopping");
+            return Err(error);
+        }
+        tracing::warn!(thread = %self.name, error = %error, ?recovery,
+            "transaction failed; going back to the committed offsets");
+        metrics::counter!("kstreams_task_recoveries_total", "thread" => self.name.clone()).increment(1);
+        let reset = match recovery {
+            Recovery::ResetProducer => true,
+            Recovery::Abort => match self.producer.abort_transaction() {
+                Ok(()) => false,
+                Err(e) if e.recovery().is_some() => {
+                    tracing::warn!(thread = %self.name, error = %e, "aborting failed; recreating the producer");
+                    true
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if reset {
+            self.producer.reset()?;
+        }
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in &ids {
+            self.drop_task(*id, false)?;
+        }
+        self.publish_tasks();
+        // Partitions revoked (or lost) meanwhile are let go first; their tasks stay closed.
+        self.handle_rebalances()?;
+        if self.consumer.assignment_lost() {
+            // The revocation of every partition is on its way: nothing to rebuild.
+            return Ok(());
+        }
+        let assigned = self
+            .consumer
+            .assignment()
+            .map_err(|source| RuntimeError::Metadata { what: "the consumer's assignment".into(), source })?;
+        for id in ids {
+            let partitions = self.shared.layout.partitions_of(id);
+            let still_assigned = partitions.iter().all(|(t, p)| assigned.find_partition(t, *p).is_some());
+            if self.tasks.contains_key(&id) || !still_assigned {
+                continue;
+            }
+            let committed = self.committed_offsets(id)?;
+            // The consumer went on past the committed offsets: read those records again.
+            for (topic, partition) in partitions {
+                let offset = committed
+                    .get(&(topic.clone(), *partition))
+                    .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+                self.consumer.seek(topic, *partition, offset, Duration::from_secs(10)).map_err(|source| {
+                    RuntimeError::Metadata {
+                        what: format!("seeking {topic}-{partition} to {offset:?}"),
+                        source,
+                    }
+                })?;
+            }
+            self.add_task(id, &committed)?;
+        }
+        self.publish_tasks();
         Ok(())
     }
 
@@ -240,6 +342,10 @@ impl StreamThread {
         let mut tasks: Vec<&mut ActiveTask> = self.tasks.values_mut().collect();
         let ok = commit_tasks(&mut tasks, &mut self.producer, &self.consumer, &self.name, reason)?;
         self.last_commit = Instant::now();
+        if ok {
+            self.fenced_since_commit = false;
+            self.failing_since = None;
+        }
         Ok(ok)
     }
 
@@ -532,22 +638,33 @@ impl StreamThread {
         Ok(())
     }
 
+    /// Acts on the rebalances the consumer recorded, oldest first, and acknowledges each, also
+    /// when acting on it failed (the group would otherwise wait for this member); the first
+    /// failure is returned after all of them.
     fn handle_rebalances(&mut self) -> Result<()> {
+        let mut first_error = None;
         for event in self.consumer.context().take_events() {
-            match &event {
-                RebalanceEvent::Revoked { partitions, lost } => self.on_revoked(partitions, *lost)?,
-                RebalanceEvent::Assigned(_) => {}
-            }
+            let handled = match &event {
+                RebalanceEvent::Revoked { partitions, lost } => self.on_revoked(partitions, *lost),
+                RebalanceEvent::Assigned(_) => Ok(()),
+            };
             StreamsConsumerContext::acknowledge(&self.consumer, &event).map_err(|source| {
                 RuntimeError::Subscribe { topics: self.shared.layout.source_topics(), source }
             })?;
-            if let RebalanceEvent::Assigned(partitions) = &event {
-                self.on_assigned(partitions)?;
+            let handled = match (&event, handled) {
+                (RebalanceEvent::Assigned(partitions), Ok(())) => self.on_assigned(partitions),
+                (_, handled) => handled,
+            };
+            if let Err(e) = handled {
+                first_error.get_or_insert(e);
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
+    /// Commits and closes the tasks of revoked partitions (without committing when the
+    /// partitions were lost). When the commit fails, the revoked tasks are closed without it
+    /// and the error is returned, for the thread to recover the others.
     fn on_revoked(&mut self, partitions: &[TopicPartition], lost: bool) -> Result<()> {
         self.shared.state.set_thread_state(self.index, ThreadState::Rebalancing);
         let revoked: Vec<TaskId> = self
@@ -558,34 +675,41 @@ impl StreamThread {
             .filter(|id| self.tasks.contains_key(id))
             .collect();
         tracing::info!(thread = %self.name, ?revoked, lost, "partitions revoked");
-        if lost {
-            self.producer.abort_transaction()?;
+        let committed = if lost {
+            self.producer.abort_transaction()
         } else {
             // Under exactly-once the transaction spans every task, so commit them all.
-            self.commit(CommitReason::Revocation)?;
-        }
+            self.commit(CommitReason::Revocation).map(|_| ())
+        };
+        let clean = !lost && committed.is_ok();
         for id in revoked {
-            // librdkafka keeps a partition's pause flag: clear it for the next owner.
-            let mut paused = TopicPartitionList::new();
-            for (t, p) in
-                self.buffer_paused.iter().filter(|(t, p)| self.shared.layout.task_for(t, *p) == Some(id))
-            {
-                paused.add_partition(t, *p);
-            }
-            if paused.count() > 0 {
-                if let Err(e) = self.consumer.resume(&paused) {
-                    tracing::warn!(thread = %self.name, task = %id, error = %e, "resuming a revoked task's partitions failed");
-                }
-            }
-            // Buffered records were not processed, so their offsets are not committed: the
-            // next owner reads them again.
-            self.groups.remove(&id);
-            self.buffer_paused.retain(|tp| self.shared.layout.task_for(&tp.0, tp.1) != Some(id));
-            if let Some(task) = self.tasks.remove(&id) {
-                task.close(!lost)?;
-            }
+            self.drop_task(id, clean)?;
         }
         self.publish_tasks();
+        committed
+    }
+
+    /// Closes task `id` (`clean`: after a commit) and forgets its buffered records; resumes
+    /// its partitions if they were paused. Buffered records were not processed, so their
+    /// offsets are not committed: whoever reads the partitions next reads them again.
+    fn drop_task(&mut self, id: TaskId, clean: bool) -> Result<()> {
+        // librdkafka keeps a partition's pause flag: clear it for the next owner.
+        let mut paused = TopicPartitionList::new();
+        for (t, p) in
+            self.buffer_paused.iter().filter(|(t, p)| self.shared.layout.task_for(t, *p) == Some(id))
+        {
+            paused.add_partition(t, *p);
+        }
+        if paused.count() > 0 {
+            if let Err(e) = self.consumer.resume(&paused) {
+                tracing::warn!(thread = %self.name, task = %id, error = %e, "resuming a closed task's partitions failed");
+            }
+        }
+        self.groups.remove(&id);
+        self.buffer_paused.retain(|tp| self.shared.layout.task_for(&tp.0, tp.1) != Some(id));
+        if let Some(task) = self.tasks.remove(&id) {
+            task.close(clean)?;
+        }
         Ok(())
     }
 
@@ -605,23 +729,34 @@ impl StreamThread {
             .collect();
         tracing::info!(thread = %self.name, tasks = ?new, "partitions assigned");
         for id in new {
-            let task = self.create_and_restore(id)?;
-            self.tasks.insert(id, task);
-            let partitions = self.shared.layout.partitions_of(id);
-            if partitions.len() > 1 {
-                self.groups.insert(id, PartitionGroup::new(partitions));
-            }
+            let committed = self.committed_offsets(id)?;
+            self.add_task(id, &committed)?;
         }
         self.publish_tasks();
         self.shared.state.set_thread_state(self.index, ThreadState::Running);
         Ok(())
     }
 
-    fn create_and_restore(&mut self, id: TaskId) -> Result<ActiveTask> {
-        let committed = self.committed_offsets(id)?;
-        let (mut task, start) = ActiveTask::create(&self.shared.topology, id, &self.task_config, &committed)?;
+    /// Creates and restores task `id`, whose input partitions' committed offsets are
+    /// `committed`, and starts running it.
+    fn add_task(&mut self, id: TaskId, committed: &HashMap<(String, i32), i64>) -> Result<()> {
+        let task = self.create_and_restore(id, committed)?;
+        self.tasks.insert(id, task);
+        let partitions = self.shared.layout.partitions_of(id);
+        if partitions.len() > 1 {
+            self.groups.insert(id, PartitionGroup::new(partitions));
+        }
+        Ok(())
+    }
+
+    fn create_and_restore(
+        &mut self,
+        id: TaskId,
+        committed: &HashMap<(String, i32), i64>,
+    ) -> Result<ActiveTask> {
+        let (mut task, start) = ActiveTask::create(&self.shared.topology, id, &self.task_config, committed)?;
         task.transition(TaskState::Restoring)?;
-        let (ends, summary) = self.restorer.restore(&mut task.task, &start, &committed)?;
+        let (ends, summary) = self.restorer.restore(&mut task.task, &start, committed)?;
         task.changelog_offsets = ends;
         // The stores now hold the changelog up to `ends` and reflect the input up to the
         // committed offsets: record both before processing.

@@ -150,7 +150,7 @@ pub fn plan_internal_topics(
                         name,
                         partitions: n,
                         replication_factor,
-                        configs: BTreeMap::new(),
+                        configs: repartition_configs(),
                     });
                     false
                 }
@@ -187,6 +187,18 @@ pub fn plan_internal_topics(
         }
     }
     Ok(specs)
+}
+
+/// Topic configs of a repartition topic, as Kafka Streams sets them: records are not deleted by
+/// age (they carry event-time timestamps, which may be days old when a backlog or a replay is
+/// processed, and the broker would delete them before the downstream task read them); segments
+/// of 50 MiB.
+fn repartition_configs() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("cleanup.policy".to_string(), "delete".to_string()),
+        ("retention.ms".to_string(), "-1".to_string()),
+        ("segment.bytes".to_string(), (50 * 1024 * 1024).to_string()),
+    ])
 }
 
 /// Reads the partition count of every topic in the cluster, retrying with backoff (logging
@@ -307,7 +319,11 @@ mod tests {
                 name: "app-k-repartition".into(),
                 partitions: 3,
                 replication_factor: -1,
-                configs: BTreeMap::new()
+                configs: BTreeMap::from([
+                    ("cleanup.policy".to_string(), "delete".to_string()),
+                    ("retention.ms".to_string(), "-1".to_string()),
+                    ("segment.bytes".to_string(), "52428800".to_string()),
+                ])
             }]
         );
         let plan = plan_internal_topics(&chain(Some(5)), "app", &existing, 1).unwrap();

@@ -114,3 +114,43 @@ fn a_fenced_producer_stops_the_thread_with_a_clear_error() {
     streams.close().unwrap();
     assert_eq!(streams.state(), State::Error);
 }
+
+/// A commit whose EndTxn never gets an answer within the transaction timeout has an unknown
+/// outcome: the thread must not reuse its producer (librdkafka lacks KIP-890, so a late
+/// EndTxn of that transaction could commit the next one). It recreates the producer, whose
+/// `init_transactions` settles the old transaction, goes back to the committed offsets and
+/// goes on. The mock cluster keeps answering EndTxn "concurrent transactions" (retried by
+/// librdkafka) until the test clears the errors.
+#[test]
+fn a_commit_with_an_unknown_outcome_recreates_the_producer_and_goes_on() {
+    init_tracing();
+    install_recorder();
+    let cluster = mock_cluster(&[("amb-in", 1), ("amb-out", 1)]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&cluster, "ambiguous", dir.path())
+        .processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
+        .commit_interval(Duration::from_millis(100))
+        .client_id("ambiguous")
+        .set("producer.transaction.timeout.ms", "3000")
+        .build()
+        .unwrap();
+    let mut streams = start(&cluster, count_topology("amb-in", "amb-out", Arc::default()), config);
+    wait_running(&streams);
+    let thread = "ambiguous-StreamThread-1";
+    produce(&cluster, "amb-in", &[(Some("k"), b"1")]);
+    wait_until("a first commit", Duration::from_secs(10), || committed_txns(thread) >= 1);
+    let stuck = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS; 500];
+    cluster.request_errors(RDKafkaApiKey::EndTxn, &stuck);
+    produce(&cluster, "amb-in", &[(Some("k"), b"2")]);
+    wait_until("the producer recreated", Duration::from_secs(30), || {
+        counter("kstreams_producer_resets_total", &[("thread", thread)]) >= 1
+    });
+    cluster.clear_request_errors(RDKafkaApiKey::EndTxn);
+    let before = committed_txns(thread);
+    produce(&cluster, "amb-in", &[(Some("k"), b"3")]);
+    wait_until("commits again", Duration::from_secs(30), || committed_txns(thread) > before);
+    assert_eq!(streams.state(), State::Running, "{:?}", streams.error());
+    assert!(counter("kstreams_task_recoveries_total", &[("thread", thread)]) >= 1);
+    streams.close().unwrap();
+    assert_eq!(streams.state(), State::NotRunning);
+}
