@@ -21,7 +21,7 @@ pub mod http;
 
 /// Everything a topology function and its `main` usually need.
 pub mod prelude {
-    pub use kstreams_core::record::Headers;
+    pub use kstreams_core::Headers;
     pub use kstreams_dsl::prelude::*;
 }
 

@@ -140,9 +140,8 @@ fn unkeyed_input_through_the_repartition_topic_gives_the_same_averages() {
     while n < input.len() || watermarked.len() < PARTITIONS as usize {
         assert!(Instant::now() < deadline, "{n} of {} records in {topic}", input.len());
         if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let is_watermark = m
-                .headers()
-                .is_some_and(|hs| hs.iter().any(|h| h.key == kstreams::core::watermark::WATERMARK_HEADER));
+            let is_watermark =
+                m.headers().is_some_and(|hs| hs.iter().any(|h| h.key == kstreams::core::WATERMARK_HEADER));
             if is_watermark {
                 assert_eq!(m.key(), None, "watermarks have no key");
                 watermarked.insert(m.partition());

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use kstreams::core::watermark::EventTimeConfig;
+use kstreams::core::EventTimeConfig;
 use kstreams::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput};
-use kstreams::core::watermark::EventTimeConfig;
+use kstreams::core::EventTimeConfig;
 use kstreams::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 use serde::{Deserialize, Serialize};

@@ -1,41 +1,87 @@
-//! The record collector: where sinks and changelogs put serialized records for the runtime (or
-//! the test driver) to send.
+//! Where a task's output goes before the runtime (or the test driver) sends it: the record
+//! collector, and the changelog writers of its stores, which stamp every changelog record
+//! with the input record the task processed last ([`INPUT_OFFSET_HEADER`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::record::{Headers, OutputRecord};
+use crate::record::{Headers, Origin, OutputRecord};
+
+/// Header on every changelog record: the input record (`topic:partition:offset`) the task
+/// had processed last when the record was written. A restore skips the records whose input
+/// offset the group never committed: that input will be processed again.
+pub const INPUT_OFFSET_HEADER: &str = "kstreams.input";
+
+/// Parses an [`INPUT_OFFSET_HEADER`] value into `(topic, partition, offset)`.
+///
+/// ```
+/// assert_eq!(kstreams_core::parse_input_header(b"my.topic-1:2:345"), Some(("my.topic-1", 2, 345)));
+/// assert_eq!(kstreams_core::parse_input_header(b"t:x:1"), None);
+/// ```
+pub fn parse_input_header(value: &[u8]) -> Option<(&str, i32, i64)> {
+    let s = std::str::from_utf8(value).ok()?;
+    let (rest, offset) = s.rsplit_once(':')?;
+    let (topic, partition) = rest.rsplit_once(':')?;
+    Some((topic, partition.parse().ok()?, offset.parse().ok()?))
+}
 
 /// Serialized records produced by one task since they were last drained.
 #[derive(Debug, Default)]
-pub struct RecordCollector {
+pub(crate) struct RecordCollector {
     records: Vec<OutputRecord>,
 }
 
 impl RecordCollector {
     /// Adds a record.
-    pub fn send(&mut self, record: OutputRecord) {
+    pub(crate) fn send(&mut self, record: OutputRecord) {
         self.records.push(record);
     }
 
     /// Takes every collected record, in the order they were sent.
-    pub fn drain(&mut self) -> Vec<OutputRecord> {
+    pub(crate) fn drain(&mut self) -> Vec<OutputRecord> {
         std::mem::take(&mut self.records)
-    }
-
-    /// Number of records waiting.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// True when nothing is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
     }
 }
 
 /// Shared handle to a task's collector.
-pub type SharedCollector = Rc<RefCell<RecordCollector>>;
+pub(crate) type SharedCollector = Rc<RefCell<RecordCollector>>;
+
+/// The input record a task processed last, shared by the task (which sets it per record) and
+/// its changelog writers (which stamp it). The header text is formatted once per input
+/// record that leads to changelog writes, not per input record.
+#[derive(Clone, Default)]
+pub(crate) struct InputStamp(Rc<RefCell<Stamp>>);
+
+#[derive(Default)]
+struct Stamp {
+    last: Option<Origin>,
+    /// The header value of `last`, once formatted.
+    text: Option<Vec<u8>>,
+}
+
+impl InputStamp {
+    /// Records that the task is processing `origin`.
+    pub(crate) fn set(&self, origin: &Origin) {
+        let mut s = self.0.borrow_mut();
+        if s.last.as_ref() != Some(origin) {
+            s.last = Some(origin.clone());
+            s.text = None;
+        }
+    }
+
+    /// The headers of a changelog record written now.
+    fn headers(&self) -> Headers {
+        let mut headers = Headers::new();
+        let mut s = self.0.borrow_mut();
+        let Stamp { last, text } = &mut *s;
+        if let Some(o) = last {
+            let value =
+                text.get_or_insert_with(|| format!("{}:{}:{}", o.topic, o.partition, o.offset).into_bytes());
+            headers.add(INPUT_OFFSET_HEADER, value.clone());
+        }
+        headers
+    }
+}
 
 /// Writes one store's changelog records into the task's collector.
 #[derive(Clone)]
@@ -43,24 +89,18 @@ pub struct ChangelogWriter {
     collector: SharedCollector,
     topic: Option<Rc<str>>,
     partition: i32,
-    headers: Rc<RefCell<Headers>>,
+    stamp: InputStamp,
 }
 
 impl ChangelogWriter {
-    /// A writer to `topic`, partition `partition`; `None` disables logging. `headers` is
-    /// shared by all the writers of a task, so the task can stamp every changelog record.
-    pub fn new(
+    /// A writer to `topic`, partition `partition`; `None` disables logging.
+    pub(crate) fn new(
         collector: SharedCollector,
         topic: Option<String>,
         partition: i32,
-        headers: Rc<RefCell<Headers>>,
+        stamp: InputStamp,
     ) -> Self {
-        Self { collector, topic: topic.map(Rc::from), partition, headers }
-    }
-
-    /// A writer that logs nothing (for stores built outside a task, e.g. in tests).
-    pub fn disabled() -> Self {
-        Self::new(Rc::default(), None, 0, Rc::default())
+        Self { collector, topic: topic.map(Rc::from), partition, stamp }
     }
 
     /// True when the store logs its writes.
@@ -82,7 +122,7 @@ impl ChangelogWriter {
                 key: Some(key.to_vec()),
                 value: value.map(<[u8]>::to_vec),
                 timestamp,
-                headers: self.headers.borrow().clone(),
+                headers: self.stamp.headers(),
             });
         }
     }

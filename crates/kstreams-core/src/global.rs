@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::error::{Result, StreamsError};
 use crate::serde::Serde;
 use crate::store::TaskResources;
-use crate::topology::Topology;
 
 /// A key-value store of bytes that the global consumer writes and tasks read.
 pub trait GlobalStateStore: Send + 'static {
@@ -68,8 +67,6 @@ pub struct GlobalStoreContext<'a> {
 pub trait GlobalStoreBuilder: Send + Sync {
     /// The store's name.
     fn name(&self) -> &str;
-    /// A short description for `Topology::describe`.
-    fn kind(&self) -> String;
     /// Builds the (empty) store; it is then filled from its topic.
     fn build(&self, ctx: GlobalStoreContext<'_>) -> Result<Box<dyn GlobalStateStore>>;
 }
@@ -191,11 +188,10 @@ impl GlobalStores {
         state_dir.join(application_id).join("global")
     }
 
-    /// Builds every global store of `topology`, empty. Global stores keep no checkpoint: they
-    /// are filled from their topics from the beginning on every start, so local state left
-    /// by an earlier run is wiped first.
-    pub fn build(topology: &Topology, application_id: &str, state_dir: &Path) -> Result<Self> {
-        let defs = topology.global_stores();
+    /// Builds the global stores `defs` (a topology's [`crate::Topology::global_stores`]),
+    /// empty. Global stores keep no checkpoint: they are filled from their topics from the
+    /// beginning on every start, so local state left by an earlier run is wiped first.
+    pub fn build(defs: &[GlobalStoreDef], application_id: &str, state_dir: &Path) -> Result<Self> {
         if defs.is_empty() {
             return Ok(Self::default());
         }
@@ -238,11 +234,6 @@ impl GlobalStores {
         t.sort();
         t.dedup();
         t
-    }
-
-    /// Whether `topic` feeds a global store.
-    pub fn is_global_topic(&self, topic: &str) -> bool {
-        self.stores.values().any(|s| s.topic() == topic)
     }
 
     /// Applies a record of `topic` to the stores it feeds. Records without a key are skipped,
@@ -364,19 +355,16 @@ mod tests {
         fn name(&self) -> &str {
             "g"
         }
-        fn kind(&self) -> String {
-            "map".into()
-        }
         fn build(&self, _ctx: GlobalStoreContext<'_>) -> Result<Box<dyn GlobalStateStore>> {
             Ok(Box::new(Map(BTreeMap::new())))
         }
     }
 
     fn stores() -> (GlobalStores, std::path::PathBuf) {
-        let mut t = Topology::new();
+        let mut t = crate::Topology::new();
         t.add_global_store("src", "topic", "proc", Arc::new(MapBuilder)).expect("registers");
         let dir = std::env::temp_dir().join(format!("kstreams-global-{}", std::process::id()));
-        (GlobalStores::build(&t, "app", &dir).expect("builds"), dir)
+        (GlobalStores::build(t.global_stores(), "app", &dir).expect("builds"), dir)
     }
 
     #[test]
@@ -395,7 +383,7 @@ mod tests {
 
     #[test]
     fn global_stores_make_no_tasks_and_are_described_apart() {
-        let mut t = Topology::new();
+        let mut t = crate::Topology::new();
         t.add_global_store("src", "topic", "proc", Arc::new(MapBuilder)).expect("registers");
         assert!(t.subtopologies().is_empty());
         let text = t.describe().to_string();

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Result, StreamsError};
-use crate::task::TaskId;
+use crate::id::TaskId;
+use crate::topic::TopicPartition;
 
 /// Kafka's murmur2 hash, as used by the Java client's default partitioner.
 pub fn murmur2(data: &[u8]) -> i32 {
@@ -59,7 +60,7 @@ pub struct TaskAssignment {
     /// The task.
     pub task: TaskId,
     /// The topic partitions it reads.
-    pub partitions: Vec<(String, i32)>,
+    pub partitions: Vec<TopicPartition>,
 }
 
 /// Groups input partitions into tasks: task `s_p` reads partition `p` of every source topic of
@@ -94,7 +95,7 @@ pub fn group_partitions(
         for p in 0..n {
             tasks.push(TaskAssignment {
                 task: TaskId { subtopology: *sub, partition: p },
-                partitions: topics.iter().map(|t| (t.clone(), p)).collect(),
+                partitions: topics.iter().map(|t| TopicPartition::new(t.as_str(), p)).collect(),
             });
         }
     }
@@ -134,7 +135,7 @@ mod tests {
         let tasks = group_partitions(&subs, &counts).unwrap();
         assert_eq!(tasks.len(), 5);
         assert_eq!(tasks[1].task, TaskId { subtopology: 0, partition: 1 });
-        assert_eq!(tasks[1].partitions, vec![("a".to_string(), 1), ("b".to_string(), 1)]);
+        assert_eq!(tasks[1].partitions, vec![TopicPartition::new("a", 1), TopicPartition::new("b", 1)]);
         assert_eq!(tasks[4].task, TaskId { subtopology: 1, partition: 2 });
     }
 

@@ -2,7 +2,7 @@
 //!
 //! The `kstreams-state` crate implements stores; the core only sees them as [`StateStore`]s
 //! that can be flushed, restored from changelog records and closed, and hands typed handles to
-//! processors through [`crate::processor::ProcessorContext::store`].
+//! processors through [`crate::ProcessorContext::store`].
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use crate::collector::ChangelogWriter;
 use crate::error::Result;
-use crate::task::TaskId;
+use crate::id::TaskId;
 
 /// What every state store offers the task that owns it.
 pub trait StateStore: 'static {
@@ -134,7 +134,7 @@ pub struct StoreContext<'a> {
     /// Resources shared by the stores of this task.
     pub resources: &'a mut TaskResources,
     /// Memory settings from the application's configuration (cache size, RocksDB).
-    pub settings: &'a crate::store_settings::StoreSettings,
+    pub settings: &'a crate::StoreSettings,
     /// The task's stream time, kept current by the task: window and session stores expire
     /// their segments by it (see `kstreams_state::StreamClock`).
     pub stream_time: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -144,8 +144,6 @@ pub struct StoreContext<'a> {
 pub trait StoreBuilder: Send + Sync {
     /// The store's name.
     fn name(&self) -> &str;
-    /// A short description for `Topology::describe` ("rocksdb window store", ...).
-    fn kind(&self) -> String;
     /// Whether writes go to a changelog topic `<application.id>-<name>-changelog`.
     fn logging_enabled(&self) -> bool;
     /// Whether the store keeps its data on local disk across restarts (RocksDB). The runtime

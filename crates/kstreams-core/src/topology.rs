@@ -1,49 +1,25 @@
 //! The logical topology: a plain graph of sources, processors, sinks and stores.
 //!
 //! Building a topology only records nodes; the runtime and the test driver instantiate one set
-//! of nodes per task from it (see [`crate::task::StreamTask`]). The graph splits into
+//! of nodes per task from it (see [`crate::StreamTask`]). The graph splits into
 //! *sub-topologies*: groups of nodes connected by parent/child edges or by a shared store.
 //! Repartition topics cut the graph, because the sink writing a repartition topic and the
 //! source reading it are different nodes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Result, StreamsError};
 use crate::global::{GlobalStoreBuilder, GlobalStoreDef};
-use crate::processor::{NodeFactory, Processor, ProcessorFactory};
+use crate::node::NodeFactory;
+use crate::processor::Processor;
+use crate::processor_node::ProcessorFactory;
 use crate::serde::Serde;
-use crate::source_sink::{SinkFactory, SourceFactory, TimestampFn};
+use crate::sink::SinkFactory;
+use crate::source::{SourceFactory, TimestampFn};
 use crate::store::StoreBuilder;
-
-/// A topic named by the user, or an internal topic named after the application id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TopicRef {
-    /// A topic with a fixed name.
-    External(String),
-    /// An internal topic `<application.id>-<suffix>` (e.g. `<app>-<name>-repartition`).
-    Internal(String),
-}
-
-impl TopicRef {
-    /// The topic's real name for an application.
-    pub fn resolve(&self, application_id: &str) -> String {
-        match self {
-            TopicRef::External(t) => t.clone(),
-            TopicRef::Internal(suffix) => format!("{application_id}-{suffix}"),
-        }
-    }
-}
-
-impl fmt::Display for TopicRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TopicRef::External(t) => f.write_str(t),
-            TopicRef::Internal(s) => write!(f, "<application.id>-{s}"),
-        }
-    }
-}
+use crate::topic::{RepartitionTopic, TopicRef};
 
 /// A node's index in its topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +27,7 @@ pub struct NodeId(pub usize);
 
 /// What a node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeKind {
+pub(crate) enum NodeKind {
     /// Reads topics.
     Source {
         /// The topics read.
@@ -67,26 +43,17 @@ pub enum NodeKind {
 }
 
 /// One node of the logical graph.
-pub struct NodeDef {
+pub(crate) struct NodeDef {
     /// Unique name.
-    pub name: String,
+    pub(crate) name: String,
     /// Source, processor or sink.
-    pub kind: NodeKind,
+    pub(crate) kind: NodeKind,
     /// Parents, in the order they were given.
-    pub parents: Vec<usize>,
+    pub(crate) parents: Vec<usize>,
     /// Stores the node uses.
-    pub stores: Vec<String>,
+    pub(crate) stores: Vec<String>,
     /// Instantiates the node for a task.
-    pub factory: Arc<dyn NodeFactory>,
-}
-
-/// A repartition topic declared by the topology.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepartitionTopic {
-    /// The topic (always internal).
-    pub topic: TopicRef,
-    /// Partition count, or `None` for "same as the upstream source topics".
-    pub partitions: Option<i32>,
+    pub(crate) factory: Arc<dyn NodeFactory>,
 }
 
 /// A connected part of the topology; one task per input partition runs it.
@@ -104,6 +71,20 @@ pub struct SubTopology {
     pub stores: Vec<String>,
 }
 
+impl SubTopology {
+    /// How many tasks run this sub-topology: one per partition of its source topics (which
+    /// are co-partitioned; the largest count should they differ), given each topic's partition
+    /// count by resolved name. `None` when a count is unknown, or it reads no topic.
+    pub fn task_count(&self, application_id: &str, partitions: impl Fn(&str) -> Option<i32>) -> Option<i32> {
+        self.source_topics
+            .iter()
+            .map(|t| partitions(&t.resolve(application_id)))
+            .collect::<Option<Vec<i32>>>()?
+            .into_iter()
+            .max()
+    }
+}
+
 /// The logical graph of a stream processing application.
 #[derive(Default)]
 pub struct Topology {
@@ -111,6 +92,8 @@ pub struct Topology {
     stores: BTreeMap<String, Arc<dyn StoreBuilder>>,
     repartitions: Vec<RepartitionTopic>,
     globals: Vec<GlobalStoreDef>,
+    /// The sub-topologies, computed once when first asked for (and again after a change).
+    subtopologies: OnceLock<Vec<SubTopology>>,
 }
 
 impl fmt::Debug for Topology {
@@ -126,7 +109,7 @@ impl Topology {
     }
 
     /// Adds a node of any kind. Parents must already exist.
-    pub fn add_node(
+    pub(crate) fn add_node(
         &mut self,
         name: impl Into<String>,
         kind: NodeKind,
@@ -163,6 +146,7 @@ impl Topology {
             stores: Vec::new(),
             factory,
         });
+        self.changed();
         Ok(NodeId(self.nodes.len() - 1))
     }
 
@@ -243,11 +227,12 @@ impl Topology {
         if !def.stores.iter().any(|s| s == store) {
             def.stores.push(store.to_string());
         }
+        self.changed();
         Ok(())
     }
 
     /// Registers a global store fed by `topic`: every instance reads all partitions of the
-    /// topic into its own copy of the store (see [`crate::global`]). `source_name` and
+    /// topic into its own copy of the store (see [`crate::GlobalStores`]). `source_name` and
     /// `processor_name` name the nodes shown by [`Topology::describe`]; they are not part of
     /// any sub-topology and generate no tasks. The topic may not be read by any other source.
     pub fn add_global_store(
@@ -294,8 +279,13 @@ impl Topology {
         }
     }
 
+    /// The graph changed: the sub-topologies are computed again when next asked for.
+    fn changed(&mut self) {
+        self.subtopologies = OnceLock::new();
+    }
+
     /// The nodes, in the order they were added (parents before children).
-    pub fn nodes(&self) -> &[NodeDef] {
+    pub(crate) fn nodes(&self) -> &[NodeDef] {
         &self.nodes
     }
 
@@ -310,7 +300,7 @@ impl Topology {
     }
 
     /// The children of node `index`, in the order they were added.
-    pub fn children(&self, index: usize) -> Vec<usize> {
+    pub(crate) fn children(&self, index: usize) -> Vec<usize> {
         (index + 1..self.nodes.len()).filter(|j| self.nodes[*j].parents.contains(&index)).collect()
     }
 
@@ -331,12 +321,18 @@ impl Topology {
         self.stores
             .values()
             .filter(|b| b.logging_enabled())
-            .map(|b| (b.name().to_string(), crate::store::changelog_topic(application_id, b.name())))
+            .map(|b| (b.name().to_string(), crate::changelog_topic(application_id, b.name())))
             .collect()
     }
 
-    /// Splits the graph into sub-topologies, numbered in the order of their first node.
-    pub fn subtopologies(&self) -> Vec<SubTopology> {
+    /// The sub-topologies: connected parts of the graph, numbered in the order of their
+    /// first node.
+    pub fn subtopologies(&self) -> &[SubTopology] {
+        self.subtopologies.get_or_init(|| self.split())
+    }
+
+    /// Splits the graph into sub-topologies.
+    fn split(&self) -> Vec<SubTopology> {
         let n = self.nodes.len();
         let mut parent: Vec<usize> = (0..n).collect();
         fn find(p: &mut [usize], mut x: usize) -> usize {
@@ -397,152 +393,4 @@ impl Topology {
             })
             .collect()
     }
-
-    /// A description of the topology, printed like Kafka Streams' `TopologyDescription`.
-    pub fn describe(&self) -> TopologyDescription<'_> {
-        TopologyDescription { topology: self, subtopologies: self.subtopologies() }
-    }
-}
-
-/// The printable structure of a topology: see [`Topology::describe`].
-pub struct TopologyDescription<'a> {
-    topology: &'a Topology,
-    subtopologies: Vec<SubTopology>,
-}
-
-impl TopologyDescription<'_> {
-    /// The sub-topologies.
-    pub fn subtopologies(&self) -> &[SubTopology] {
-        &self.subtopologies
-    }
-
-    fn label(node: &NodeDef) -> String {
-        match &node.kind {
-            NodeKind::Source { topics } => {
-                format!("Source: {} (topics: [{}])", node.name, join(topics.iter().map(|t| t.to_string())))
-            }
-            NodeKind::Processor => format!("Processor: {} (stores: [{}])", node.name, node.stores.join(", ")),
-            NodeKind::Sink { topic } => format!("Sink: {} (topic: {topic})", node.name),
-        }
-    }
-
-    /// A Mermaid flowchart: one subgraph per sub-topology, topics and stores as extra shapes.
-    pub fn to_mermaid(&self) -> String {
-        let t = self.topology;
-        let mut out = String::from("flowchart TD\n");
-        let mut topics = BTreeSet::new();
-        for sub in &self.subtopologies {
-            out.push_str(&format!("  subgraph sub{}[\"Sub-topology {}\"]\n", sub.id, sub.id));
-            for &i in &sub.nodes {
-                out.push_str(&format!("    n{i}[\"{}\"]\n", t.nodes[i].name));
-            }
-            out.push_str("  end\n");
-        }
-        for (i, node) in t.nodes.iter().enumerate() {
-            for &p in &node.parents {
-                out.push_str(&format!("  n{p} --> n{i}\n"));
-            }
-            match &node.kind {
-                NodeKind::Source { topics: ts } => {
-                    for topic in ts {
-                        topics.insert(topic.to_string());
-                        out.push_str(&format!("  t_{} --> n{i}\n", ident(&topic.to_string())));
-                    }
-                }
-                NodeKind::Sink { topic } => {
-                    topics.insert(topic.to_string());
-                    out.push_str(&format!("  n{i} --> t_{}\n", ident(&topic.to_string())));
-                }
-                NodeKind::Processor => {}
-            }
-            for s in &node.stores {
-                out.push_str(&format!("  n{i} -.- s_{}[(\"{s}\")]\n", ident(s)));
-            }
-        }
-        for topic in topics {
-            out.push_str(&format!("  t_{}>\"{topic}\"]\n", ident(&topic)));
-        }
-        out
-    }
-
-    /// A Graphviz DOT rendering of the same graph.
-    pub fn to_dot(&self) -> String {
-        let t = self.topology;
-        let mut out = String::from("digraph topology {\n  rankdir=TB;\n");
-        for sub in &self.subtopologies {
-            out.push_str(&format!(
-                "  subgraph cluster_{} {{\n    label=\"Sub-topology {}\";\n",
-                sub.id, sub.id
-            ));
-            for &i in &sub.nodes {
-                out.push_str(&format!("    n{i} [label=\"{}\"];\n", t.nodes[i].name));
-            }
-            out.push_str("  }\n");
-        }
-        for (i, node) in t.nodes.iter().enumerate() {
-            for &p in &node.parents {
-                out.push_str(&format!("  n{p} -> n{i};\n"));
-            }
-            match &node.kind {
-                NodeKind::Source { topics } => {
-                    for topic in topics {
-                        out.push_str(&format!(
-                            "  \"topic:{topic}\" [shape=cds];\n  \"topic:{topic}\" -> n{i};\n"
-                        ));
-                    }
-                }
-                NodeKind::Sink { topic } => {
-                    out.push_str(&format!(
-                        "  \"topic:{topic}\" [shape=cds];\n  n{i} -> \"topic:{topic}\";\n"
-                    ));
-                }
-                NodeKind::Processor => {}
-            }
-            for s in &node.stores {
-                out.push_str(&format!(
-                    "  \"store:{s}\" [shape=cylinder];\n  n{i} -> \"store:{s}\" [style=dashed, dir=none];\n"
-                ));
-            }
-        }
-        out.push_str("}\n");
-        out
-    }
-}
-
-impl fmt::Display for TopologyDescription<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.topology;
-        writeln!(f, "Topologies:")?;
-        for sub in &self.subtopologies {
-            writeln!(f, "   Sub-topology: {}", sub.id)?;
-            for &i in &sub.nodes {
-                let node = &t.nodes[i];
-                writeln!(f, "    {}", Self::label(node))?;
-                let children = t.children(i);
-                if !children.is_empty() {
-                    writeln!(f, "      --> {}", join(children.iter().map(|c| t.nodes[*c].name.clone())))?;
-                }
-                if !node.parents.is_empty() {
-                    writeln!(f, "      <-- {}", join(node.parents.iter().map(|p| t.nodes[*p].name.clone())))?;
-                }
-            }
-        }
-        let first = self.subtopologies.len();
-        for (i, g) in t.globals.iter().enumerate() {
-            writeln!(f, "   Sub-topology: {} for global store (will not generate tasks)", first + i)?;
-            writeln!(f, "    Source: {} (topics: [{}])", g.source_name, g.topic)?;
-            writeln!(f, "      --> {}", g.processor_name)?;
-            writeln!(f, "    Processor: {} (stores: [{}])", g.processor_name, g.builder.name())?;
-            writeln!(f, "      <-- {}", g.source_name)?;
-        }
-        Ok(())
-    }
-}
-
-fn join(items: impl Iterator<Item = String>) -> String {
-    items.collect::<Vec<_>>().join(", ")
-}
-
-fn ident(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
 }

@@ -16,7 +16,7 @@
 //! ```
 //!
 //! An upstream task is left out of the minimum while it says it is idle (it processed no
-//! record for [`EventTimeConfig::idle_ms`]); it rejoins with its next watermark, and since
+//! record for [`crate::EventTimeConfig::idle_ms`]); it rejoins with its next watermark, and since
 //! stream time never goes back, its records older than stream time minus grace are late. An
 //! upstream task never heard from holds stream time back (at `i64::MIN`) until it reports:
 //! every running upstream task reports within the idle time (a watermark, a heartbeat, or
@@ -28,25 +28,11 @@
 
 use std::collections::HashMap;
 
+use crate::task_config::TaskConfig;
+use crate::topology::{SubTopology, Topology};
+
 /// Header marking a watermark control record; its value is the writing task's partition.
 pub const WATERMARK_HEADER: &str = "kstreams.watermark";
-
-/// Event-time settings of a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventTimeConfig {
-    /// Publish and follow watermarks through repartition topics (default `true`). Off, a
-    /// task's stream time is the highest timestamp it has seen, as in Kafka Streams.
-    pub watermarks: bool,
-    /// Wall-clock ms after which an upstream task that processed nothing calls itself idle
-    /// and is left out of the watermark minimum (default 30 000).
-    pub idle_ms: i64,
-}
-
-impl Default for EventTimeConfig {
-    fn default() -> Self {
-        Self { watermarks: true, idle_ms: 30_000 }
-    }
-}
 
 /// The value of a watermark control record.
 pub fn encode(watermark: i64, idle: bool) -> Vec<u8> {
@@ -146,8 +132,9 @@ pub(crate) struct WatermarkOutputs {
     last_at: i64,
     /// Wall-clock time of the last data record processed (or of the first wall-clock time).
     pub(crate) last_data_at: Option<i64>,
-    /// Whether the runtime paused the task's input (a paused task is not idle).
-    pub(crate) paused: bool,
+    /// Whether the runtime holds the task back (event-time alignment): a held task is not
+    /// idle, it has records waiting.
+    pub(crate) held: bool,
 }
 
 impl WatermarkOutputs {
@@ -161,7 +148,7 @@ impl WatermarkOutputs {
     /// no longer changes.
     pub(crate) fn due(&mut self, stream_time: i64, now: i64) -> Option<(i64, bool)> {
         let last_data = *self.last_data_at.get_or_insert(now);
-        let idle = !self.paused && now.saturating_sub(last_data) >= self.idle_ms;
+        let idle = !self.held && now.saturating_sub(last_data) >= self.idle_ms;
         if stream_time == i64::MIN && !idle {
             return None; // nothing to say yet: readers wait for us until the idle time
         }
@@ -174,6 +161,41 @@ impl WatermarkOutputs {
         self.last_at = now;
         Some(current)
     }
+}
+
+/// The repartition topics sub-topology `sub` follows watermarks of (with their number of
+/// upstream tasks) and those it publishes to (with their partition counts).
+pub(crate) fn task_watermarks(
+    topology: &Topology,
+    sub: &SubTopology,
+    config: &TaskConfig,
+) -> (WatermarkInputs, WatermarkOutputs) {
+    let et = &config.event_time;
+    if !et.watermarks {
+        return (WatermarkInputs::default(), WatermarkOutputs::default());
+    }
+    let app = &config.application_id;
+    let repartitions: Vec<String> =
+        topology.repartition_topics().iter().map(|r| r.topic.resolve(app)).collect();
+    let partitions = |t: &str| config.topic_partitions.get(t).copied();
+    let subs = topology.subtopologies();
+    let inputs =
+        sub.source_topics.iter().map(|t| t.resolve(app)).filter(|t| repartitions.contains(t)).filter_map(
+            |t| {
+                // The upstream tasks: one per partition of the writing sub-topology's inputs.
+                let writer = subs.iter().find(|s| s.sink_topics.iter().any(|w| w.resolve(app) == t))?;
+                let n = writer.task_count(app, partitions)?;
+                Some((t, n))
+            },
+        );
+    let outputs = sub
+        .sink_topics
+        .iter()
+        .map(|t| t.resolve(app))
+        .filter(|t| repartitions.contains(t))
+        .filter_map(|t| partitions(&t).map(|n| (t, n)))
+        .collect();
+    (WatermarkInputs::new(inputs), WatermarkOutputs::new(outputs, et.idle_ms))
 }
 
 #[cfg(test)]
@@ -227,7 +249,7 @@ mod tests {
         assert_eq!(o.due(60, 30), Some((60, false)));
         assert_eq!(o.due(60, 290), Some((60, false)), "heartbeat after a quarter of the idle time");
         assert_eq!(o.due(60, 1000), Some((60, true)), "no data for the idle time");
-        o.paused = true;
+        o.held = true;
         assert_eq!(o.due(60, 1001), Some((60, false)), "a paused task is not idle");
     }
 }

@@ -4,10 +4,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kstreams_core::processor::Processor;
-use kstreams_core::serde::{OptionSerde, Serde};
-use kstreams_core::store::StoreBuilder;
-use kstreams_core::topology::{NodeId, TopicRef, Topology};
+use kstreams_core::Processor;
+use kstreams_core::StoreBuilder;
+use kstreams_core::{NodeId, TopicRef, Topology};
+use kstreams_core::{OptionSerde, Serde};
 use kstreams_core::{Result, StreamsError};
 
 use crate::options::{Consumed, Materialized};
@@ -149,7 +149,7 @@ impl StreamsBuilder {
         let value_serde = consumed.value_serde.clone();
         let nullable: Arc<dyn Serde<Option<V>>> = Arc::new(OptionSerde(value_serde.clone()));
         let timestamp = consumed.timestamp.map(|f| {
-            let g: kstreams_core::source_sink::TimestampFn<K, Option<V>> =
+            let g: kstreams_core::TimestampFn<K, Option<V>> =
                 Arc::new(move |k: &K, v: &Option<V>, ts: i64| match v {
                     Some(v) => f(k, v, ts),
                     None => ts,
@@ -163,9 +163,8 @@ impl StreamsBuilder {
             .unwrap_or(NodeId(usize::MAX));
         let store_name =
             materialized.name.clone().unwrap_or_else(|| self.graph.name("KTABLE-SOURCE-STATE-STORE"));
-        let store = crate::stores::KvStoreBuilder::<K, V>::new(
-            &store_name,
-            &materialized,
+        let store = kstreams_state::KeyValueStoreBuilder::<K, V>::new(
+            materialized.spec(&store_name),
             key_serde.clone(),
             value_serde.clone(),
         );

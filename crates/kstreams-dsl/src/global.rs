@@ -11,9 +11,9 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use kstreams_core::global::{GlobalStateStore, GlobalStoreBuilder, GlobalStoreContext};
-use kstreams_core::serde::Serde;
-use kstreams_core::topology::NodeId;
+use kstreams_core::NodeId;
+use kstreams_core::Serde;
+use kstreams_core::{GlobalStateStore, GlobalStoreBuilder, GlobalStoreContext};
 use kstreams_core::{Result, StreamsError};
 use kstreams_state::{
     KeyValueBytesStore, MemoryKeyValueStore, RocksConfig, RocksDbTaskDb, RocksKeyValueStore,
@@ -181,10 +181,6 @@ struct GlobalKvStoreBuilder<K, V> {
 impl<K: 'static, V: 'static> GlobalStoreBuilder for GlobalKvStoreBuilder<K, V> {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn kind(&self) -> String {
-        format!("{:?} global key-value store", self.store_type)
     }
 
     fn build(&self, ctx: GlobalStoreContext<'_>) -> Result<Box<dyn GlobalStateStore>> {

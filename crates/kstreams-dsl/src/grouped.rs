@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
-use kstreams_core::serde::Serde;
-use kstreams_core::window::{TimeWindows, Windowed, WindowedSerde};
+use kstreams_core::Serde;
 use kstreams_core::StreamsError;
+use kstreams_core::{TimeWindows, Windowed, WindowedSerde};
 
 use crate::aggregator::{Aggregator, Count, Reducer};
 use crate::options::{Grouped, Materialized};
 use crate::processors::aggregate::{KvAggregate, TimeWindowAggregate};
-use crate::stores::{KvStoreBuilder, WindowStoreBuilder};
 use crate::stream::KStream;
 use crate::table::{Change, KTable, TableMeta};
+use kstreams_state::{KeyValueStoreBuilder, WindowStoreBuilder};
 
 /// The input of an aggregation and the key serde of its store.
 pub(crate) type Prepared<K, V> = (KStream<K, V>, Arc<dyn Serde<K>>);
@@ -78,7 +78,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         let Some((input, key_serde)) = self.prepare(&store_name) else {
             return KTable::new(graph, self.stream.node, None, None, TableMeta::default());
         };
-        let store = KvStoreBuilder::<K, A::Acc>::bincode(&store_name, &materialized, key_serde.clone());
+        let store =
+            KeyValueStoreBuilder::<K, A::Acc>::bincode(materialized.spec(&store_name), key_serde.clone());
         let agg = Arc::new(aggregator);
         let sn = store_name.clone();
         let node =
@@ -92,7 +93,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
     /// Counts each key's records.
     pub fn count(&self, materialized: Materialized) -> KTable<K, u64> {
         let mut t = self.aggregate(Count, materialized);
-        t.value_serde = Some(Arc::new(kstreams_core::serde::U64Serde));
+        t.value_serde = Some(Arc::new(kstreams_core::U64Serde));
         t
     }
 
@@ -163,17 +164,13 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
         let Some((input, key_serde)) = g.prepare(&store_name) else {
             return KTable::new(graph, g.stream.node, None, None, TableMeta::default());
         };
-        let retention = materialized
-            .retention
-            .map(kstreams_core::window::millis)
-            .unwrap_or(0)
-            .max(self.windows.retention_ms());
+        let retention =
+            materialized.retention.map(kstreams_core::millis).unwrap_or(0).max(self.windows.retention_ms());
         let store = WindowStoreBuilder::<K, A::Acc>::new(
-            &store_name,
-            &materialized,
+            materialized.spec(&store_name),
             retention,
             key_serde.clone(),
-            Arc::new(kstreams_core::serde::BincodeSerde::<A::Acc>::new()),
+            Arc::new(kstreams_core::BincodeSerde::<A::Acc>::new()),
         );
         let agg = Arc::new(aggregator);
         let sn = store_name.clone();
@@ -189,7 +186,7 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
     /// Counts each key's records per window.
     pub fn count(&self, materialized: Materialized) -> KTable<Windowed<K>, u64> {
         let mut t = self.aggregate(Count, materialized);
-        t.value_serde = Some(Arc::new(kstreams_core::serde::U64Serde));
+        t.value_serde = Some(Arc::new(kstreams_core::U64Serde));
         t
     }
 
@@ -212,8 +209,8 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
 /// table of windowed keys, which closes `window_grace` ms after a window's end.
 pub(crate) fn windowed_table<K: Clone + 'static, O: Clone + 'static>(
     graph: crate::builder::Graph,
-    node: kstreams_core::topology::NodeId,
-    store: Arc<dyn kstreams_core::store::StoreBuilder>,
+    node: kstreams_core::NodeId,
+    store: Arc<dyn kstreams_core::StoreBuilder>,
     key_serde: Arc<dyn Serde<K>>,
     window_grace: i64,
 ) -> KTable<Windowed<K>, O> {

@@ -7,18 +7,18 @@
 
 use std::sync::Arc;
 
-use kstreams_core::serde::{BytesSerde, Serde};
-use kstreams_core::window::JoinWindows;
+use kstreams_core::JoinWindows;
 use kstreams_core::StreamsError;
+use kstreams_core::{BytesSerde, Serde};
 
 use crate::options::{Joined, Materialized};
 use crate::processors::join_stream::{JoinFns, NonJoined, Side, SideSpec, StreamJoinSide};
 use crate::processors::join_table::{CombineFn, StreamTableJoin, TableJoinSide};
 use crate::processors::stateless::PassThrough;
 use crate::processors::table::TableMaterialize;
-use crate::stores::{KvStoreBuilder, WindowStoreBuilder};
 use crate::stream::KStream;
 use crate::table::{Change, KTable, TableMeta};
+use kstreams_state::{KeyValueStoreBuilder, WindowStoreBuilder};
 
 impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
     /// Inner windowed join with another stream: a record at `t` joins each record of `other`
@@ -225,11 +225,15 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let this_name = format!("{name}-this-join-store");
         let other_name = format!("{name}-other-join-store");
         let this_store =
-            WindowStoreBuilder::<K, V>::new(&this_name, &materialized, retention, ks.clone(), ls.clone())
+            WindowStoreBuilder::<K, V>::new(materialized.spec(&this_name), retention, ks.clone(), ls.clone())
                 .retain_duplicates();
-        let other_store =
-            WindowStoreBuilder::<K, VO>::new(&other_name, &materialized, retention, ks.clone(), rs.clone())
-                .retain_duplicates();
+        let other_store = WindowStoreBuilder::<K, VO>::new(
+            materialized.spec(&other_name),
+            retention,
+            ks.clone(),
+            rs.clone(),
+        )
+        .retain_duplicates();
 
         let (left_buffered, right_buffered) = (fns.left_only.is_some(), fns.right_only.is_some());
         let fns = Arc::new(fns);
@@ -277,9 +281,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         graph.store(Arc::new(other_store), &both);
         if let Some(nj) = &non_joined {
             // Not cached: entries are few and short-lived, and emission scans them in order.
-            let buffer = KvStoreBuilder::<Vec<u8>, Vec<Vec<u8>>>::bincode(
-                &nj.store_name,
-                &materialized.clone().with_caching(false),
+            let buffer = KeyValueStoreBuilder::<Vec<u8>, Vec<Vec<u8>>>::bincode(
+                materialized.clone().with_caching(false).spec(&nj.store_name),
                 Arc::new(BytesSerde),
             );
             graph.store(Arc::new(buffer), &both);
@@ -420,7 +423,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             return None;
         };
         let name = self.graph.name("KTABLE-MATERIALIZE-STATE-STORE");
-        let store = KvStoreBuilder::<K, V>::new(&name, &Materialized::default(), ks, vs.clone());
+        let store = KeyValueStoreBuilder::<K, V>::new(Materialized::default().spec(&name), ks, vs.clone());
         let sn = name.clone();
         let node = self.graph.processor::<_, K, Change<V>, K, Change<V>>(
             "KTABLE-MATERIALIZE",

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kstreams_core::serde::Serde;
-use kstreams_core::source_sink::TimestampFn;
+pub use kstreams_state::StoreType;
+
+use kstreams_core::Serde;
+use kstreams_core::TimestampFn;
 
 /// Where a stream or table is read from: serdes and event-time extraction.
 pub struct Consumed<K, V> {
@@ -138,16 +140,6 @@ impl<K, V> Repartitioned<K, V> {
     }
 }
 
-/// Which store implementation backs a materialized table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StoreType {
-    /// RocksDB on local disk (the default): state larger than memory, survives restarts.
-    #[default]
-    RocksDb,
-    /// In memory: fastest, rebuilt from the changelog after a restart.
-    InMemory,
-}
-
 /// How an aggregation or table is stored: store name, implementation, retention, changelog and
 /// write cache.
 #[derive(Debug, Clone)]
@@ -166,6 +158,16 @@ impl Default for Materialized {
 }
 
 impl Materialized {
+    /// The store these options make, named `name`.
+    pub(crate) fn spec(&self, name: &str) -> kstreams_state::StoreSpec {
+        kstreams_state::StoreSpec {
+            name: name.to_string(),
+            store_type: self.store_type,
+            logging: self.logging,
+            caching: self.caching,
+        }
+    }
+
     /// A store with this name (queryable under it), RocksDB-backed, logged and cached.
     pub fn as_(name: impl Into<String>) -> Self {
         Self { name: Some(name.into()), ..Self::default() }

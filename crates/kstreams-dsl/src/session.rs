@@ -31,15 +31,15 @@
 
 use std::sync::Arc;
 
-use kstreams_core::serde::{BincodeSerde, U64Serde};
-use kstreams_core::window::{millis, SessionWindows, Windowed};
+use kstreams_core::{millis, SessionWindows, Windowed};
+use kstreams_core::{BincodeSerde, U64Serde};
 
 use crate::aggregator::{Aggregator, Count, Reducer};
 use crate::grouped::{KGroupedStream, WindowSpec};
 use crate::options::Materialized;
 use crate::processors::session_aggregate::SessionWindowAggregate;
-use crate::stores::SessionStoreBuilder;
 use crate::table::{Change, KTable, TableMeta};
+use kstreams_state::SessionStoreBuilder;
 
 impl<K: Clone + 'static, V: Clone + 'static> WindowSpec<K, V> for SessionWindows {
     type Windowed = SessionWindowedKStream<K, V>;
@@ -86,8 +86,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
         let closes_after = self.windows.gap_ms.saturating_add(self.windows.grace_ms);
         let retention = materialized.retention.map(millis).unwrap_or(0).max(closes_after);
         let store = SessionStoreBuilder::<K, A::Acc>::new(
-            &store_name,
-            &materialized,
+            materialized.spec(&store_name),
             retention,
             key_serde.clone(),
             Arc::new(BincodeSerde::<A::Acc>::new()),

@@ -27,16 +27,16 @@
 
 use std::sync::Arc;
 
-use kstreams_core::serde::{BincodeSerde, U64Serde};
-use kstreams_core::window::{millis, SlidingWindows, Windowed};
+use kstreams_core::{millis, SlidingWindows, Windowed};
+use kstreams_core::{BincodeSerde, U64Serde};
 use serde::{Deserialize, Serialize};
 
 use crate::aggregator::{Aggregator, Count, Reducer};
 use crate::grouped::{KGroupedStream, WindowSpec};
 use crate::options::Materialized;
 use crate::processors::sliding_aggregate::SlidingWindowAggregate;
-use crate::stores::WindowStoreBuilder;
 use crate::table::{Change, KTable, TableMeta};
+use kstreams_state::WindowStoreBuilder;
 
 /// What a sliding-window store keeps per key and window start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,8 +94,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
         let needed = d.saturating_mul(2).saturating_add(grace).saturating_add(1);
         let retention = materialized.retention.map(millis).unwrap_or(0).max(needed);
         let store = WindowStoreBuilder::<K, SlidingWindowAcc<A::Acc>>::new(
-            &store_name,
-            &materialized,
+            materialized.spec(&store_name),
             retention,
             key_serde.clone(),
             Arc::new(BincodeSerde::<SlidingWindowAcc<A::Acc>>::new()),

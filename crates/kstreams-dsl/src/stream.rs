@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use kstreams_core::processor::Processor;
-use kstreams_core::serde::{BytesSerde, Serde};
-use kstreams_core::topology::{NodeId, RepartitionTopic, TopicRef};
+use kstreams_core::Processor;
 use kstreams_core::StreamsError;
+use kstreams_core::{BytesSerde, Serde};
+use kstreams_core::{NodeId, RepartitionTopic, TopicRef};
 
 use crate::builder::Graph;
 use crate::grouped::KGroupedStream;
@@ -15,7 +15,7 @@ use crate::processors::dedup::{DropDuplicates, PositionSerde, StampSource};
 use crate::processors::stateless::{
     Filter, FlatMapP, FlatMapValuesP, MapP, MapValuesP, PassThrough, PeekP, SelectKeyP, SplitP,
 };
-use crate::stores::KvStoreBuilder;
+use kstreams_state::KeyValueStoreBuilder;
 
 /// A branch predicate of [`KStream::split`].
 pub type Predicate<K, V> = Box<dyn Fn(&K, &V) -> bool + Send + Sync>;
@@ -267,9 +267,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
                     DropDuplicates::new(store_name.clone())
                 })?;
                 // Logged, so it is restored to the same commit point as the task's other stores.
-                let store = KvStoreBuilder::new(
-                    &format!("{name}-repartition-dedup"),
-                    &Materialized::default(),
+                let store = KeyValueStoreBuilder::new(
+                    Materialized::default().spec(&format!("{name}-repartition-dedup")),
                     Arc::new(BytesSerde),
                     Arc::new(PositionSerde),
                 );

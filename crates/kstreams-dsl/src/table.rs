@@ -4,10 +4,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kstreams_core::serde::{BytesSerde, Serde};
-use kstreams_core::topology::NodeId;
-use kstreams_core::window::{millis, Windowed};
+use kstreams_core::NodeId;
 use kstreams_core::StreamsError;
+use kstreams_core::{millis, Windowed};
+use kstreams_core::{BytesSerde, Serde};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -15,8 +15,8 @@ use crate::builder::Graph;
 use crate::options::Materialized;
 use crate::processors::suppress::{EmitAt, Suppress};
 use crate::processors::table::{TableFilter, TableMapValues, TableMaterialize, ToChangelogStream, ToStream};
-use crate::stores::KvStoreBuilder;
 use crate::stream::KStream;
+use kstreams_state::KeyValueStoreBuilder;
 
 /// An update of a table row: the new value (`None` = deleted) and the previous one.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,11 +165,10 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         };
         let name =
             materialized.name.clone().unwrap_or_else(|| self.graph.name("KTABLE-MATERIALIZE-STATE-STORE"));
-        let value_serde: Arc<dyn Serde<V>> = self
-            .value_serde
-            .clone()
-            .unwrap_or_else(|| Arc::new(kstreams_core::serde::BincodeSerde::<V>::new()));
-        let store = KvStoreBuilder::<K, V>::new(&name, &materialized, key_serde, value_serde.clone());
+        let value_serde: Arc<dyn Serde<V>> =
+            self.value_serde.clone().unwrap_or_else(|| Arc::new(kstreams_core::BincodeSerde::<V>::new()));
+        let store =
+            KeyValueStoreBuilder::<K, V>::new(materialized.spec(&name), key_serde, value_serde.clone());
         let sn = name.clone();
         let node = self.graph.processor::<_, K, Change<V>, K, Change<V>>(
             "KTABLE-MATERIALIZE",
@@ -224,9 +223,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         };
         let name = suppressed.name.unwrap_or_else(|| self.graph.name("KTABLE-SUPPRESS"));
         let store_name = format!("{name}-store");
-        let store = KvStoreBuilder::<Vec<u8>, crate::processors::suppress::Buffered<V>>::bincode(
-            &store_name,
-            &Materialized::default().in_memory(),
+        let store = KeyValueStoreBuilder::<Vec<u8>, crate::processors::suppress::Buffered<V>>::bincode(
+            Materialized::default().in_memory().spec(&store_name),
             Arc::new(BytesSerde),
         );
         let grace = self.meta.window_grace.unwrap_or(0);

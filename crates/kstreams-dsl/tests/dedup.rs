@@ -2,7 +2,7 @@
 //! repartition topic after a crash) must not be counted twice downstream.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use kstreams_core::record::Headers;
+use kstreams_core::Headers;
 use kstreams_dsl::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 

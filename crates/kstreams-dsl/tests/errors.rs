@@ -1,8 +1,8 @@
 //! Records that cannot be deserialized go to the configured handler; nothing panics.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use kstreams_core::task::{dead_letter_headers, DeserializationHandler};
 use kstreams_core::Headers;
+use kstreams_core::{dead_letter_headers, DeserializationHandler};
 use kstreams_dsl::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kstreams_core::global::GlobalKeyValueView;
+use kstreams_core::GlobalKeyValueView;
 use kstreams_core::Headers;
 use kstreams_dsl::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use kstreams_dsl::prelude::*;
-use kstreams_dsl::stores::WindowStore;
+use kstreams_state::WindowStore;
 use kstreams_test::TopologyTestDriver;
 
 fn s(x: &str) -> String {

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use kstreams_core::task::{dead_letter_headers, ProcessingHandler};
 use kstreams_core::Headers;
+use kstreams_core::{dead_letter_headers, ProcessingHandler};
 use kstreams_dsl::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 

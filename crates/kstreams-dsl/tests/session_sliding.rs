@@ -62,7 +62,7 @@ fn a_record_bridging_two_sessions_merges_them_and_deletes_both() {
             vec![(s("a"), 0, 0, None), (s("a"), 20, 20, None), (s("a"), 0, 20, Some(3))]
         );
         let sessions = driver
-            .with_store::<kstreams_dsl::stores::SessionStore<String, u64>, _>("sessions", |_, st| {
+            .with_store::<kstreams_state::SessionStore<String, u64>, _>("sessions", |_, st| {
                 (st.fetch_key(&s("a")).unwrap(), st.fetch_key(&s("b")).unwrap())
             });
         assert_eq!(sessions, vec![(vec![(0, 20, 3)], vec![(12, 12, 1)])], "{store:?}");

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use kstreams_core::processor::{Processor, ProcessorContext, PunctuationType};
+use kstreams_core::{Processor, ProcessorContext, PunctuationType};
 use kstreams_dsl::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 
@@ -152,7 +152,7 @@ fn explicit_repartition_keeps_records() {
 /// A custom processor: emits the running count per key every 10 ms of stream time, using a
 /// store for its state and a stream-time punctuation.
 struct EveryTen {
-    store: Option<std::rc::Rc<std::cell::RefCell<kstreams_dsl::stores::KeyValueStore<String, u64>>>>,
+    store: Option<std::rc::Rc<std::cell::RefCell<kstreams_state::KeyValueStore<String, u64>>>>,
 }
 
 impl Processor<String, i64, String, u64> for EveryTen {
@@ -192,9 +192,8 @@ impl Processor<String, i64, String, u64> for EveryTen {
 #[test]
 fn custom_processors_use_stores_and_punctuations() {
     let mut b = StreamsBuilder::new();
-    b.add_state_store(Arc::new(kstreams_dsl::stores::KvStoreBuilder::<String, u64>::new(
-        "seen",
-        &Materialized::default().in_memory(),
+    b.add_state_store(Arc::new(kstreams_state::KeyValueStoreBuilder::<String, u64>::new(
+        kstreams_state::StoreSpec::new("seen").in_memory(),
         Arc::new(StringSerde),
         Arc::new(U64Serde),
     )));

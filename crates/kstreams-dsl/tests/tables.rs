@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kstreams_core::processor::{Processor, ProcessorContext, PunctuationType};
+use kstreams_core::{Processor, ProcessorContext, PunctuationType};
 use kstreams_dsl::prelude::*;
 use kstreams_test::TopologyTestDriver;
 
@@ -41,9 +41,8 @@ fn a_table_keeps_the_latest_value_and_tombstones_delete() {
     assert_eq!(cheap, vec![(s("a"), Some(5)), (s("a"), None)]);
     let labels = driver.output_topic("labels", StringSerde, StringSerde).read_key_values().unwrap();
     assert_eq!(labels, vec![(s("a"), s("a=5")), (s("a"), s("a=12")), (s("b"), s("b=20"))]);
-    let rows = driver.with_store::<kstreams_dsl::stores::KeyValueStore<String, i64>, _>("prices", |_, st| {
-        st.all().unwrap()
-    });
+    let rows = driver
+        .with_store::<kstreams_state::KeyValueStore<String, i64>, _>("prices", |_, st| st.all().unwrap());
     assert_eq!(rows, vec![vec![(s("b"), 20)]]);
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kstreams_core::task::TaskId;
+use kstreams_core::TaskId;
 use kstreams_dsl::prelude::*;
 use kstreams_test::TopologyTestDriver;
 
@@ -62,14 +62,9 @@ fn tumbling_windows_count_in_order_out_of_order_and_late_records() {
         assert_eq!(read(&driver), vec![(s("a"), MIN, 2 * MIN, 2)]);
         assert_eq!(driver.metrics().late_records_dropped, 2, "{store:?}");
         // The store holds the final counts.
-        let counts =
-            driver.with_store::<kstreams_dsl::stores::WindowStore<String, u64>, _>("counts", |_, st| {
-                (
-                    st.fetch(&s("a"), 0).unwrap(),
-                    st.fetch(&s("a"), MIN).unwrap(),
-                    st.fetch(&s("b"), 0).unwrap(),
-                )
-            });
+        let counts = driver.with_store::<kstreams_state::WindowStore<String, u64>, _>("counts", |_, st| {
+            (st.fetch(&s("a"), 0).unwrap(), st.fetch(&s("a"), MIN).unwrap(), st.fetch(&s("b"), 0).unwrap())
+        });
         assert_eq!(counts, vec![(Some(3), Some(2), Some(1))]);
     }
 }

@@ -2,13 +2,12 @@
 //! computed once at start and shared by every stream thread.
 //!
 //! Task `s_p` reads partition `p` of every source topic of sub-topology `s`
-//! ([`kstreams_core::partition::group_partitions`], which also checks co-partitioning). When
+//! ([`kstreams_core::group_partitions`], which also checks co-partitioning). When
 //! the group assigns a thread a partition, the thread looks its task up here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use kstreams_core::partition::group_partitions;
-use kstreams_core::{TaskId, Topology};
+use kstreams_core::{group_partitions, TaskId, TopicPartition, Topology};
 
 use crate::error::Result;
 
@@ -18,7 +17,7 @@ pub struct TaskLayout {
     /// Topic → the task of each of its partitions (indexed by partition), so a lookup per
     /// record needs no allocation.
     by_partition: HashMap<String, Vec<Option<TaskId>>>,
-    tasks: BTreeMap<TaskId, Vec<(String, i32)>>,
+    tasks: BTreeMap<TaskId, Vec<TopicPartition>>,
 }
 
 impl TaskLayout {
@@ -32,15 +31,15 @@ impl TaskLayout {
     ) -> Result<Self> {
         let subs: BTreeMap<u32, Vec<String>> = topology
             .subtopologies()
-            .into_iter()
+            .iter()
             .filter(|s| !s.source_topics.is_empty())
             .map(|s| (s.id, s.source_topics.iter().map(|t| t.resolve(application_id)).collect()))
             .collect();
         let mut layout = Self::default();
         for assignment in group_partitions(&subs, partition_counts)? {
-            for (topic, p) in &assignment.partitions {
-                let Ok(i) = usize::try_from(*p) else { continue };
-                let slots = layout.by_partition.entry(topic.clone()).or_default();
+            for tp in &assignment.partitions {
+                let Ok(i) = usize::try_from(tp.partition()) else { continue };
+                let slots = layout.by_partition.entry(tp.topic().to_string()).or_default();
                 if slots.len() <= i {
                     slots.resize(i + 1, None);
                 }
@@ -58,13 +57,16 @@ impl TaskLayout {
     }
 
     /// The partitions task `task` reads.
-    pub fn partitions_of(&self, task: TaskId) -> &[(String, i32)] {
+    pub fn partitions_of(&self, task: TaskId) -> &[TopicPartition] {
         self.tasks.get(&task).map_or(&[], Vec::as_slice)
     }
 
     /// The tasks reading any of `partitions`; partitions of unknown topics are ignored.
-    pub fn tasks_for<'a>(&self, partitions: impl IntoIterator<Item = (&'a str, i32)>) -> BTreeSet<TaskId> {
-        partitions.into_iter().filter_map(|(t, p)| self.task_for(t, p)).collect()
+    pub fn tasks_for<'a>(
+        &self,
+        partitions: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> BTreeSet<TaskId> {
+        partitions.into_iter().filter_map(|tp| self.task_for(tp.topic(), tp.partition())).collect()
     }
 
     /// Every task.
@@ -91,8 +93,8 @@ impl TaskLayout {
 mod tests {
     use std::sync::Arc;
 
-    use kstreams_core::serde::StringSerde;
-    use kstreams_core::topology::RepartitionTopic;
+    use kstreams_core::RepartitionTopic;
+    use kstreams_core::StringSerde;
     use kstreams_core::TopicRef;
 
     use super::*;
@@ -154,10 +156,11 @@ mod tests {
         let join = TaskId { subtopology: 2, partition: 1 };
         assert_eq!(layout.task_for("a", 1), Some(join));
         assert_eq!(layout.task_for("b", 1), Some(join));
-        assert_eq!(layout.partitions_of(join), &[("a".to_string(), 1), ("b".to_string(), 1)]);
+        assert_eq!(layout.partitions_of(join), &[TopicPartition::new("a", 1), TopicPartition::new("b", 1)]);
         assert_eq!(layout.task_for("input", 3), None);
         assert_eq!(layout.task_for("unknown", 0), None);
-        assert_eq!(layout.tasks_for([("a", 0), ("b", 0), ("input", 0), ("zzz", 0)]).len(), 2);
+        let tps = [("a", 0), ("b", 0), ("input", 0), ("zzz", 0)].map(|(t, p)| TopicPartition::new(t, p));
+        assert_eq!(layout.tasks_for(&tps).len(), 2);
         assert_eq!(layout.source_topics(), vec!["a", "app-by-key-repartition", "b", "input"]);
     }
 

@@ -23,13 +23,13 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::error::{Result, RuntimeError};
 use crate::producer::RecordProducer;
-use crate::rebalance::StreamsConsumerContext;
-use crate::task::ActiveTask;
+use crate::rebalance::GroupConsumer;
+use crate::task_manager::TaskManager;
 
 /// Why a commit runs (for logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,27 +39,28 @@ pub(crate) enum CommitReason {
     Shutdown,
 }
 
-/// Runs the commit protocol for `tasks`. Returns whether the offsets were committed.
+/// Runs the commit protocol for the thread's `tasks`. Returns whether the offsets were
+/// committed.
 pub(crate) fn commit_tasks(
-    tasks: &mut [&mut ActiveTask],
+    tasks: &mut TaskManager,
     producer: &mut RecordProducer,
-    consumer: &BaseConsumer<StreamsConsumerContext>,
+    consumer: &GroupConsumer,
     thread: &str,
     reason: CommitReason,
 ) -> Result<bool> {
-    if !tasks.iter().any(|t| t.dirty) && !producer.in_transaction() {
+    if !tasks.tasks().any(|t| t.is_dirty()) && !producer.in_transaction() {
         return Ok(true);
     }
     let started = Instant::now();
 
     // 1. Flush the stores; send what they (and punctuations) produced. Report store sizes.
-    for task in tasks.iter_mut() {
+    for task in tasks.tasks_mut() {
         task.flush()?;
         for record in task.drain_output() {
             producer.send(&record)?;
         }
-        let id = task.task.id().to_string();
-        for (store, entries) in task.task.store_sizes() {
+        let id = task.id().to_string();
+        for (store, entries) in task.store_sizes() {
             metrics::gauge!("kstreams_store_entries", "task" => id.clone(), "store" => store)
                 .set(entries as f64);
         }
@@ -71,12 +72,12 @@ pub(crate) fn commit_tasks(
     // 3. Commit the consumed offsets (or the transaction that carries them).
     let mut offsets = TopicPartitionList::new();
     let mut described = String::new();
-    for task in tasks.iter() {
-        for ((topic, partition), last) in &task.processed {
-            offsets.add_partition_offset(topic, *partition, Offset::Offset(last + 1)).map_err(|source| {
-                RuntimeError::CommitOffsets { offsets: format!("{topic}-{partition}"), source }
-            })?;
-            let _ = write!(described, "{topic}-{partition}@{} ", last + 1);
+    for task in tasks.tasks() {
+        for (tp, next) in task.offsets_to_commit() {
+            offsets
+                .add_partition_offset(tp.topic(), tp.partition(), Offset::Offset(next))
+                .map_err(|source| RuntimeError::CommitOffsets { offsets: tp.to_string(), source })?;
+            let _ = write!(described, "{tp}@{next} ");
         }
     }
     let committed = if producer.is_transactional() {
@@ -109,17 +110,8 @@ pub(crate) fn commit_tasks(
 
     // 4. Checkpoint the changelog offsets the stores now hold.
     if committed {
-        for task in tasks.iter_mut().filter(|t| t.dirty) {
-            let partition = task.id().partition;
-            let topics: Vec<String> = task.task.changelogs().iter().map(|(_, t)| t.clone()).collect();
-            for topic in topics {
-                if let Some(last) = producer.last_offset(&topic, partition) {
-                    let next = task.changelog_offsets.entry((topic, partition)).or_insert(last + 1);
-                    *next = (*next).max(last + 1);
-                }
-            }
-            task.write_checkpoint()?;
-            task.dirty = false;
+        for task in tasks.tasks_mut() {
+            task.committed(|tp| producer.last_offset(tp))?;
         }
     }
     let elapsed = started.elapsed();

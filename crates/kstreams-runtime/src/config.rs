@@ -32,61 +32,80 @@ use rdkafka::error::KafkaError;
 
 use crate::error::{Result, RuntimeError};
 
-/// Names of the settings, as in Kafka Streams.
-pub mod keys {
+/// Declares the setting names once: a constant each, and [`keys::ALL`], the list the
+/// builder checks properties against.
+macro_rules! setting_names {
+    ($($(#[$doc:meta])* $name:ident = $value:literal;)*) => {
+        /// Names of the settings, as in Kafka Streams.
+        pub mod keys {
+            $($(#[$doc])* pub const $name: &str = $value;)*
+            /// Every setting the runtime reads itself (the others go to the rdkafka clients).
+            pub const ALL: &[&str] = &[$($name),*];
+        }
+    };
+}
+
+setting_names! {
     /// The application id: consumer group id and prefix of internal topics. Required.
-    pub const APPLICATION_ID: &str = "application.id";
+    APPLICATION_ID = "application.id";
     /// Brokers to bootstrap from. Required.
-    pub const BOOTSTRAP_SERVERS: &str = "bootstrap.servers";
+    BOOTSTRAP_SERVERS = "bootstrap.servers";
     /// Client id prefix of the threads (default `<application.id>-<random process id>`).
-    pub const CLIENT_ID: &str = "client.id";
+    CLIENT_ID = "client.id";
     /// Number of stream threads (default 1).
-    pub const NUM_STREAM_THREADS: &str = "num.stream.threads";
+    NUM_STREAM_THREADS = "num.stream.threads";
     /// Root of the local state (default `<tmp>/kstreams`).
-    pub const STATE_DIR: &str = "state.dir";
+    STATE_DIR = "state.dir";
     /// `at_least_once` (default) or `exactly_once_v2`.
-    pub const PROCESSING_GUARANTEE: &str = "processing.guarantee";
+    PROCESSING_GUARANTEE = "processing.guarantee";
     /// Commit interval in ms (default 30000, or 100 under exactly-once).
-    pub const COMMIT_INTERVAL_MS: &str = "commit.interval.ms";
+    COMMIT_INTERVAL_MS = "commit.interval.ms";
     /// Bytes of record cache shared by a thread's stores (default 10 MiB).
-    pub const CACHE_MAX_BYTES: &str = "cache.max.bytes";
+    CACHE_MAX_BYTES = "cache.max.bytes";
+    /// Kafka Streams' current name for [`CACHE_MAX_BYTES`].
+    STATESTORE_CACHE_MAX_BYTES = "statestore.cache.max.bytes";
+    /// Kafka Streams' old name for [`CACHE_MAX_BYTES`].
+    CACHE_MAX_BYTES_BUFFERING = "cache.max.bytes.buffering";
     /// `host:port` this instance serves interactive queries on.
-    pub const APPLICATION_SERVER: &str = "application.server";
+    APPLICATION_SERVER = "application.server";
     /// `log_and_continue` (default), `fail` or `dead_letter:<topic>`.
-    pub const DESERIALIZATION_HANDLER: &str = "default.deserialization.exception.handler";
+    DESERIALIZATION_HANDLER = "default.deserialization.exception.handler";
     /// `log_and_fail` (default), `log_and_continue` or `dead_letter:<topic>`.
-    pub const PROCESSING_HANDLER: &str = "processing.exception.handler";
+    PROCESSING_HANDLER = "processing.exception.handler";
     /// How long a task waits for an empty input partition before processing others (default 0).
-    pub const MAX_TASK_IDLE_MS: &str = "max.task.idle.ms";
+    MAX_TASK_IDLE_MS = "max.task.idle.ms";
     /// Replication factor of internal topics (default -1: the broker's default).
-    pub const REPLICATION_FACTOR: &str = "replication.factor";
-    /// How long creating a task may retry a timed-out broker request (default 300000 ms).
-    pub const TASK_TIMEOUT_MS: &str = "task.timeout.ms";
+    REPLICATION_FACTOR = "replication.factor";
+    /// How long creating a task may retry a timed-out broker request, and how long a thread may
+    /// go without a successful commit while recovering from failed transactions (default
+    /// 300000 ms).
+    TASK_TIMEOUT_MS = "task.timeout.ms";
     /// `true` (default) or `false`: publish and follow watermarks through repartition topics.
-    pub const WATERMARKS: &str = "event.time.watermarks";
+    WATERMARKS = "event.time.watermarks";
     /// How often tasks publish their watermark besides each commit (default 200 ms).
-    pub const WATERMARK_INTERVAL_MS: &str = "event.time.watermark.interval.ms";
+    WATERMARK_INTERVAL_MS = "event.time.watermark.interval.ms";
     /// How long an upstream task may stay silent or process nothing before it stops holding
     /// stream time back (default 30000 ms).
-    pub const IDLE_MS: &str = "event.time.idle.ms";
+    IDLE_MS = "event.time.idle.ms";
     /// How far (event-time ms) one task may run ahead of the slowest task of its sub-topology
-    /// on the same thread before its partitions are paused (default 60000; 0 turns it off).
-    pub const MAX_SKEW_MS: &str = "event.time.max.skew.ms";
+    /// on the same thread before it is held back (default 60000; 0 turns it off).
+    MAX_SKEW_MS = "event.time.max.skew.ms";
     /// Bytes of RocksDB block cache per task database (default: the store's, 64 MiB).
-    pub const ROCKSDB_BLOCK_CACHE_BYTES: &str = kstreams_core::StoreSettings::ROCKSDB_BLOCK_CACHE_BYTES;
+    ROCKSDB_BLOCK_CACHE_BYTES = "rocksdb.block.cache.bytes";
     /// Bytes per RocksDB memtable (default: the store's, 16 MiB).
-    pub const ROCKSDB_WRITE_BUFFER_BYTES: &str = kstreams_core::StoreSettings::ROCKSDB_WRITE_BUFFER_BYTES;
-    /// Prefix of settings passed to the consumers.
-    pub const CONSUMER_PREFIX: &str = "consumer.";
-    /// Prefix of settings passed to the producers.
-    pub const PRODUCER_PREFIX: &str = "producer.";
-    /// Prefix of settings passed to the admin client.
-    pub const ADMIN_PREFIX: &str = "admin.";
+    ROCKSDB_WRITE_BUFFER_BYTES = "rocksdb.write.buffer.bytes";
 }
+
+/// Prefix of settings passed to the consumers.
+pub const CONSUMER_PREFIX: &str = "consumer.";
+/// Prefix of settings passed to the producers.
+pub const PRODUCER_PREFIX: &str = "producer.";
+/// Prefix of settings passed to the admin client.
+pub const ADMIN_PREFIX: &str = "admin.";
 
 /// Older and newer Kafka Streams names accepted for the cache size.
 const CACHE_ALIASES: [&str; 3] =
-    [keys::CACHE_MAX_BYTES, "statestore.cache.max.bytes", "cache.max.bytes.buffering"];
+    [keys::CACHE_MAX_BYTES, keys::STATESTORE_CACHE_MAX_BYTES, keys::CACHE_MAX_BYTES_BUFFERING];
 
 /// The delivery guarantee of the application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,9 +148,9 @@ pub enum ClientKind {
 impl ClientKind {
     fn prefix(self) -> &'static str {
         match self {
-            Self::Consumer => keys::CONSUMER_PREFIX,
-            Self::Producer => keys::PRODUCER_PREFIX,
-            Self::Admin => keys::ADMIN_PREFIX,
+            Self::Consumer => CONSUMER_PREFIX,
+            Self::Producer => PRODUCER_PREFIX,
+            Self::Admin => ADMIN_PREFIX,
         }
     }
 }
@@ -155,7 +174,7 @@ pub struct StreamsConfig {
     rocksdb_block_cache_bytes: Option<u64>,
     rocksdb_write_buffer_bytes: Option<u64>,
     task_timeout: Duration,
-    event_time: kstreams_core::watermark::EventTimeConfig,
+    event_time: kstreams_core::EventTimeConfig,
     watermark_interval: Duration,
     max_skew_ms: i64,
     /// Pass-through settings: (client, rdkafka key) → value.
@@ -168,14 +187,14 @@ impl StreamsConfig {
         application_id: impl Into<String>,
         bootstrap_servers: impl Into<String>,
     ) -> StreamsConfigBuilder {
-        StreamsConfigBuilder { props: BTreeMap::new() }
+        StreamsConfigBuilder { props: BTreeMap::new(), deserialization: None, processing: None }
             .set(keys::APPLICATION_ID, application_id)
             .set(keys::BOOTSTRAP_SERVERS, bootstrap_servers)
     }
 
     /// Parses string properties with Kafka Streams' names (see [`keys`]).
     pub fn from_properties<S: BuildHasher>(props: &HashMap<String, String, S>) -> Result<Self> {
-        let mut b = StreamsConfigBuilder { props: BTreeMap::new() };
+        let mut b = StreamsConfigBuilder { props: BTreeMap::new(), deserialization: None, processing: None };
         for (k, v) in props {
             b = b.set(k.as_str(), v.as_str());
         }
@@ -253,7 +272,7 @@ impl StreamsConfig {
     }
 
     /// Watermark settings of the tasks.
-    pub fn event_time(&self) -> &kstreams_core::watermark::EventTimeConfig {
+    pub fn event_time(&self) -> &kstreams_core::EventTimeConfig {
         &self.event_time
     }
 
@@ -304,6 +323,10 @@ impl StreamsConfig {
 #[derive(Debug, Clone)]
 pub struct StreamsConfigBuilder {
     props: BTreeMap<String, String>,
+    /// Handlers given as values (custom ones cannot be written as text); they win over the
+    /// text settings.
+    deserialization: Option<DeserializationHandler>,
+    processing: Option<ProcessingHandler>,
 }
 
 impl StreamsConfigBuilder {
@@ -370,6 +393,20 @@ impl StreamsConfigBuilder {
     /// `dead_letter:<topic>`).
     pub fn processing_handler(self, policy: impl Into<String>) -> Self {
         self.set(keys::PROCESSING_HANDLER, policy)
+    }
+
+    /// The deserialization error policy as a value, e.g. a
+    /// [`DeserializationHandler::Custom`] function; wins over the text setting.
+    pub fn deserialization_handler_value(mut self, handler: DeserializationHandler) -> Self {
+        self.deserialization = Some(handler);
+        self
+    }
+
+    /// The processing error policy as a value, e.g. a [`ProcessingHandler::Custom`]
+    /// function; wins over the text setting.
+    pub fn processing_handler_value(mut self, handler: ProcessingHandler) -> Self {
+        self.processing = Some(handler);
+        self
     }
 
     /// How long a task waits for an empty input partition.
@@ -485,46 +522,24 @@ impl StreamsConfigBuilder {
                 Some(s.clone())
             }
         };
-        let deserialization = match p.get(keys::DESERIALIZATION_HANDLER) {
-            None => DeserializationHandler::LogAndContinue,
-            Some(v) => parse_deserialization_handler(v)?,
+        let deserialization = match (&self.deserialization, p.get(keys::DESERIALIZATION_HANDLER)) {
+            (Some(h), _) => h.clone(),
+            (None, None) => DeserializationHandler::LogAndContinue,
+            (None, Some(v)) => parse_deserialization_handler(v)?,
         };
-        let processing = match p.get(keys::PROCESSING_HANDLER) {
-            None => ProcessingHandler::Fail,
-            Some(v) => parse_processing_handler(v)?,
+        let processing = match (&self.processing, p.get(keys::PROCESSING_HANDLER)) {
+            (Some(h), _) => h.clone(),
+            (None, None) => ProcessingHandler::Fail,
+            (None, Some(v)) => parse_processing_handler(v)?,
         };
         let client_id = match p.get(keys::CLIENT_ID) {
             Some(id) => id.clone(),
             None => format!("{application_id}-{}", process_id()),
         };
 
-        let known: Vec<&str> = [
-            keys::APPLICATION_ID,
-            keys::BOOTSTRAP_SERVERS,
-            keys::CLIENT_ID,
-            keys::NUM_STREAM_THREADS,
-            keys::STATE_DIR,
-            keys::PROCESSING_GUARANTEE,
-            keys::COMMIT_INTERVAL_MS,
-            keys::APPLICATION_SERVER,
-            keys::DESERIALIZATION_HANDLER,
-            keys::PROCESSING_HANDLER,
-            keys::MAX_TASK_IDLE_MS,
-            keys::REPLICATION_FACTOR,
-            keys::TASK_TIMEOUT_MS,
-            keys::WATERMARKS,
-            keys::WATERMARK_INTERVAL_MS,
-            keys::IDLE_MS,
-            keys::MAX_SKEW_MS,
-            keys::ROCKSDB_BLOCK_CACHE_BYTES,
-            keys::ROCKSDB_WRITE_BUFFER_BYTES,
-        ]
-        .into_iter()
-        .chain(CACHE_ALIASES)
-        .collect();
         let mut client_overrides = BTreeMap::new();
         for (key, value) in p {
-            if known.contains(&key.as_str()) {
+            if keys::ALL.contains(&key.as_str()) {
                 continue;
             }
             let kinds = [ClientKind::Consumer, ClientKind::Producer, ClientKind::Admin];
@@ -559,7 +574,7 @@ impl StreamsConfigBuilder {
             rocksdb_block_cache_bytes,
             rocksdb_write_buffer_bytes,
             task_timeout,
-            event_time: kstreams_core::watermark::EventTimeConfig { watermarks, idle_ms },
+            event_time: kstreams_core::EventTimeConfig { watermarks, idle_ms },
             watermark_interval,
             max_skew_ms,
             client_overrides,
@@ -722,7 +737,7 @@ mod tests {
         assert_eq!(c.cache_max_bytes(), 10 * 1024 * 1024);
         assert_eq!(c.max_task_idle(), Duration::ZERO);
         assert_eq!(c.task_timeout(), Duration::from_secs(300));
-        assert_eq!(c.event_time(), &kstreams_core::watermark::EventTimeConfig::default());
+        assert_eq!(c.event_time(), &kstreams_core::EventTimeConfig::default());
         assert_eq!(c.watermark_interval(), Duration::from_millis(200));
         assert_eq!(c.max_skew_ms(), 60_000);
         assert!(c.client_id().starts_with("app-"));
@@ -762,10 +777,7 @@ mod tests {
         assert_eq!(c.max_task_idle(), Duration::from_millis(500));
         assert_eq!(c.client_id(), "me");
         assert_eq!(c.task_timeout(), Duration::from_secs(1));
-        assert_eq!(
-            c.event_time(),
-            &kstreams_core::watermark::EventTimeConfig { watermarks: false, idle_ms: 5000 }
-        );
+        assert_eq!(c.event_time(), &kstreams_core::EventTimeConfig { watermarks: false, idle_ms: 5000 });
         assert_eq!(c.watermark_interval(), Duration::from_millis(50));
         assert_eq!(c.max_skew_ms(), 0);
     }

@@ -11,19 +11,19 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use kstreams_core::RawRecord;
+use kstreams_core::{RawRecord, TopicPartition};
 
 /// The buffered records of one task, per input partition.
 #[derive(Debug)]
 pub(crate) struct PartitionGroup {
-    queues: Vec<((String, i32), VecDeque<RawRecord>)>,
+    queues: Vec<(TopicPartition, VecDeque<RawRecord>)>,
     /// Since when some partition has been empty while others had records.
     blocked_since: Option<Instant>,
 }
 
 impl PartitionGroup {
     /// A group over `partitions` (the task's input partitions).
-    pub(crate) fn new(partitions: &[(String, i32)]) -> Self {
+    pub(crate) fn new(partitions: &[TopicPartition]) -> Self {
         Self {
             queues: partitions.iter().map(|tp| (tp.clone(), VecDeque::new())).collect(),
             blocked_since: None,
@@ -33,10 +33,10 @@ impl PartitionGroup {
     /// Buffers a record; returns how many records its partition now holds. A record of a
     /// partition the task does not read is kept in a queue of its own.
     pub(crate) fn push(&mut self, raw: RawRecord) -> usize {
-        let i = match self.queues.iter().position(|((t, p), _)| *t == raw.topic && *p == raw.partition) {
+        let i = match self.queues.iter().position(|(tp, _)| tp.is(&raw.topic, raw.partition)) {
             Some(i) => i,
             None => {
-                self.queues.push(((raw.topic.clone(), raw.partition), VecDeque::new()));
+                self.queues.push((TopicPartition::new(raw.topic.as_str(), raw.partition), VecDeque::new()));
                 self.queues.len() - 1
             }
         };
@@ -51,8 +51,8 @@ impl PartitionGroup {
     }
 
     /// Records buffered for `topic`-`partition`.
-    pub(crate) fn buffered(&self, topic: &str, partition: i32) -> usize {
-        self.queues.iter().find(|((t, p), _)| t == topic && *p == partition).map_or(0, |(_, q)| q.len())
+    pub(crate) fn buffered(&self, partition: &TopicPartition) -> usize {
+        self.queues.iter().find(|(tp, _)| tp == partition).map_or(0, |(_, q)| q.len())
     }
 
     /// The next record to process: the lowest head timestamp over the partitions (the first
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn the_lowest_timestamp_goes_first_and_each_partition_stays_in_offset_order() {
-        let mut g = PartitionGroup::new(&[("a".into(), 0), ("b".into(), 0)]);
+        let mut g = PartitionGroup::new(&[TopicPartition::new("a", 0), TopicPartition::new("b", 0)]);
         for (i, ts) in [1, 5, 3].into_iter().enumerate() {
             g.push(rec("a", 0, i as i64, ts));
         }
@@ -119,14 +119,14 @@ mod tests {
             .map(|(t, ts)| (t.to_string(), *ts))
             .collect();
         assert_eq!(out, want);
-        assert_eq!(g.buffered("a", 0), 0);
+        assert_eq!(g.buffered(&TopicPartition::new("a", 0)), 0);
     }
 
     #[test]
     fn an_empty_partition_is_waited_for_up_to_the_idle_time() {
         let t0 = Instant::now();
         let idle = Duration::from_millis(100);
-        let mut g = PartitionGroup::new(&[("a".into(), 0), ("b".into(), 0)]);
+        let mut g = PartitionGroup::new(&[TopicPartition::new("a", 0), TopicPartition::new("b", 0)]);
         assert_eq!(g.push(rec("a", 0, 0, 10)), 1);
         g.push(rec("a", 0, 1, 30));
         assert!(g.next(idle, t0).is_none(), "b has nothing yet: wait");

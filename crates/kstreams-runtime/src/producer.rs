@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kstreams_core::OutputRecord;
+use kstreams_core::{OutputRecord, TopicPartition};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerGroupMetadata;
@@ -25,7 +25,9 @@ pub(crate) struct DeliveryTracker {
     delivered: AtomicU64,
     failed: AtomicU64,
     first_failure: Mutex<Option<String>>,
-    last_offsets: Mutex<HashMap<(String, i32), i64>>,
+    /// Topic → partition → the highest offset delivered (looked up by `&str`: a delivery
+    /// allocates only for the first record of a topic).
+    last_offsets: Mutex<HashMap<String, HashMap<i32, i64>>>,
 }
 
 impl ClientContext for DeliveryTracker {}
@@ -38,7 +40,11 @@ impl ProducerContext for DeliveryTracker {
             Ok(m) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
                 let mut offsets = self.last_offsets.lock().unwrap_or_else(|e| e.into_inner());
-                let slot = offsets.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
+                let partitions = match offsets.get_mut(m.topic()) {
+                    Some(p) => p,
+                    None => offsets.entry(m.topic().to_string()).or_default(),
+                };
+                let slot = partitions.entry(m.partition()).or_insert(m.offset());
                 *slot = (*slot).max(m.offset());
             }
             Err((e, m)) => {
@@ -258,10 +264,10 @@ impl RecordProducer {
         Ok(())
     }
 
-    /// The highest offset delivered to `topic`-`partition` so far.
-    pub(crate) fn last_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+    /// The highest offset delivered to `partition` so far.
+    pub(crate) fn last_offset(&self, partition: &TopicPartition) -> Option<i64> {
         let offsets = self.inner.context().last_offsets.lock().unwrap_or_else(|e| e.into_inner());
-        offsets.get(&(topic.to_string(), partition)).copied()
+        offsets.get(partition.topic()).and_then(|p| p.get(&partition.partition())).copied()
     }
 
     /// Adds the consumed offsets to the open transaction and commits it.

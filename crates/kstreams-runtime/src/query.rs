@@ -7,18 +7,19 @@
 //! replies, waiting at most the query timeout (default 10 s): a thread that is restoring a
 //! large changelog or busy with a long batch answers late.
 //!
-//! The runtime does not know the DSL's store types: queries are generic over the store type
-//! `T` and the closure does the typed work, e.g. with `kstreams_dsl::stores::KeyValueStore`:
+//! Queries are generic over the store type `T` (e.g. `kstreams_state::KeyValueStore<K, V>`)
+//! and the closure does the typed work:
 //!
 //! ```no_run
 //! # use kstreams_runtime::KafkaStreams;
+//! # use kstreams_core::StringSerde;
 //! # struct KeyValueStore; impl KeyValueStore { fn get(&mut self, _: &String) -> kstreams_core::Result<Option<u64>> { Ok(None) } }
 //! # fn f(streams: &KafkaStreams) -> kstreams_runtime::Result<()> {
 //! let queries = streams.queries(); // Clone + Send + Sync: hand it to an HTTP server
 //! let key = "sensor-7".to_string();
-//! let bytes = key.clone().into_bytes(); // as the store's key serde writes it
-//! let count = queries.query_key::<KeyValueStore, _>("counts", &bytes, move |store| {
-//!     store.get(&key)
+//! let k = key.clone();
+//! let count = queries.query_key::<KeyValueStore, _, _>("counts", &key, &StringSerde, move |store| {
+//!     store.get(&k)
 //! })?; // None: the key's partition is not hosted by this instance
 //! # Ok(()) }
 //! ```
@@ -40,8 +41,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use kstreams_core::partition::default_partition;
-use kstreams_core::{StreamTask, TaskId, Topology};
+use kstreams_core::{default_partition, now_ms, Serde, StreamTask, TaskId, TopicPartition, Topology};
 
 use crate::assignment::TaskLayout;
 use crate::error::{Result, RuntimeError};
@@ -134,7 +134,7 @@ pub struct StreamsMetadata {
     /// Its active tasks.
     pub tasks: Vec<TaskId>,
     /// The input partitions of those tasks.
-    pub topic_partitions: Vec<(String, i32)>,
+    pub topic_partitions: Vec<TopicPartition>,
 }
 
 impl StoreQueries {
@@ -195,20 +195,33 @@ impl StoreQueries {
         Ok(answers.into_values().next().flatten())
     }
 
-    /// Runs `f` against store `store` of the task holding `key` (the serialized key), if that
-    /// task is active on this instance (`None` otherwise: see [`Self::metadata_for_key`]).
-    pub fn query_key<T: 'static, R: Send + 'static>(
+    /// Runs `f` against store `store` of the task holding `key`, if that task is active on
+    /// this instance (`None` otherwise: see [`Self::metadata_for_key`]). `key_serde` writes the
+    /// key as the store's sub-topology partitions it (its key serde), as Kafka Streams'
+    /// `queryMetadataForKey` takes a key serializer.
+    pub fn query_key<T: 'static, K: 'static, R: Send + 'static>(
         &self,
         store: &str,
-        key: &[u8],
+        key: &K,
+        key_serde: &dyn Serde<K>,
         f: impl FnOnce(&mut T) -> R + Send + 'static,
     ) -> Result<Option<R>> {
-        let meta = self.metadata_for_key(store, key)?;
+        let meta = self.metadata_for_key(store, key, key_serde)?;
         self.query_partition(store, meta.partition, f)
     }
 
-    /// Which task holds `key` (serialized) of `store`, and whether it runs here.
-    pub fn metadata_for_key(&self, store: &str, key: &[u8]) -> Result<KeyQueryMetadata> {
+    /// Which task holds `key` of `store` (written with `key_serde`), and whether it runs here.
+    pub fn metadata_for_key<K: 'static>(
+        &self,
+        store: &str,
+        key: &K,
+        key_serde: &dyn Serde<K>,
+    ) -> Result<KeyQueryMetadata> {
+        let bytes = key_serde.serialize(key).map_err(|e| RuntimeError::Query {
+            store: store.to_string(),
+            task: TaskId { subtopology: 0, partition: -1 },
+            detail: format!("serializing the key: {e}"),
+        })?;
         let subtopology = self.subtopology_of(store)?;
         let partitions = self.with_routes(|r| {
             r.map_or(0, |r| r.layout.tasks().filter(|t| t.subtopology == subtopology).count())
@@ -216,7 +229,7 @@ impl StoreQueries {
         if partitions == 0 {
             return Err(RuntimeError::IllegalState { operation: "locate a key", state: self.state.state() });
         }
-        let partition = default_partition(key, i32::try_from(partitions).unwrap_or(i32::MAX));
+        let partition = default_partition(&bytes, i32::try_from(partitions).unwrap_or(i32::MAX));
         let task = TaskId { subtopology, partition };
         let local = self.state.active_tasks().contains(&task);
         let host = match (&self.application_server, local) {
@@ -342,10 +355,6 @@ impl StoreQueries {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Interactive queries, straight on the instance (see [`StoreQueries`] for a handle that can
 /// be shared with other threads).
 impl crate::KafkaStreams {
@@ -358,19 +367,26 @@ impl crate::KafkaStreams {
         self.queries().query(store, f)
     }
 
-    /// Runs `f` against store `store` of the task holding the serialized `key`, if local.
-    pub fn query_key<T: 'static, R: Send + 'static>(
+    /// Runs `f` against store `store` of the task holding `key`, if local (see
+    /// [`StoreQueries::query_key`]).
+    pub fn query_key<T: 'static, K: 'static, R: Send + 'static>(
         &self,
         store: &str,
-        key: &[u8],
+        key: &K,
+        key_serde: &dyn Serde<K>,
         f: impl FnOnce(&mut T) -> R + Send + 'static,
     ) -> Result<Option<R>> {
-        self.queries().query_key(store, key, f)
+        self.queries().query_key(store, key, key_serde, f)
     }
 
-    /// Which task holds the serialized `key` of `store`, and whether it runs here.
-    pub fn metadata_for_key(&self, store: &str, key: &[u8]) -> Result<KeyQueryMetadata> {
-        self.queries().metadata_for_key(store, key)
+    /// Which task holds `key` of `store`, and whether it runs here.
+    pub fn metadata_for_key<K: 'static>(
+        &self,
+        store: &str,
+        key: &K,
+        key_serde: &dyn Serde<K>,
+    ) -> Result<KeyQueryMetadata> {
+        self.queries().metadata_for_key(store, key, key_serde)
     }
 
     /// Every instance of the application and what it hosts (see [`StoreQueries::all_metadata`]).

@@ -15,14 +15,15 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use kstreams_core::TopicPartition;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaRespErr;
 
-/// A partition: topic and number.
-pub(crate) type TopicPartition = (String, i32);
+/// A stream thread's consumer.
+pub(crate) type GroupConsumer = BaseConsumer<StreamsConsumerContext>;
 
 /// A rebalance the thread has to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub(crate) struct StreamsConsumerContext {
     thread: String,
     events: Mutex<Vec<RebalanceEvent>>,
     closing: AtomicBool,
-    lag_reported: Mutex<HashSet<TopicPartition>>,
+    lag_reported: Mutex<HashSet<(String, i32)>>,
 }
 
 impl StreamsConsumerContext {
@@ -93,16 +94,17 @@ impl StreamsConsumerContext {
     }
 }
 
-fn to_tpl(parts: &[TopicPartition]) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::with_capacity(parts.len());
-    for (t, p) in parts {
-        tpl.add_partition(t, *p);
+/// The partitions `parts` as rdkafka's list.
+pub(crate) fn to_tpl<'a>(parts: impl IntoIterator<Item = &'a TopicPartition>) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for tp in parts {
+        tpl.add_partition(tp.topic(), tp.partition());
     }
     tpl
 }
 
 fn from_tpl(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
-    tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()
+    tpl.elements().iter().map(|e| TopicPartition::new(e.topic(), e.partition())).collect()
 }
 
 impl ClientContext for StreamsConsumerContext {

@@ -12,13 +12,12 @@
 //! markers take offsets too, so the last record read is not the end: the restore ends at the
 //! end-of-partition event (fired at the LSO) or at a record past the end, and records the
 //! consumer's position there, which the checkpoint then holds. Records stamped with an
-//! input offset the group never committed ([`crate::task::INPUT_OFFSET_HEADER`]) are skipped:
+//! input offset the group never committed ([`kstreams_core::INPUT_OFFSET_HEADER`]) are skipped:
 //! their input will be processed again, and applying them too would count it twice.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kstreams_core::StreamTask;
+use kstreams_core::{parse_input_header, Offsets, StreamTask, TopicPartition, INPUT_OFFSET_HEADER};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -26,10 +25,8 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::checkpoint::Offsets;
 use crate::config::{ClientKind, StreamsConfig};
 use crate::error::{Result, RuntimeError};
-use crate::task::{parse_input_header, INPUT_OFFSET_HEADER};
 
 /// Records handed to a store per `restore` call.
 const BATCH: usize = 1000;
@@ -103,7 +100,7 @@ impl Restorer {
         &self,
         task: &mut StreamTask,
         start: &Offsets,
-        committed: &HashMap<(String, i32), i64>,
+        committed: &Offsets,
     ) -> Result<(Offsets, RestoreSummary)> {
         let id = task.id();
         let partition = id.partition;
@@ -121,9 +118,10 @@ impl Restorer {
                 .consumer
                 .fetch_watermarks(&topic, partition, Duration::from_secs(30))
                 .map_err(|e| fail(format!("reading watermarks: {e}")))?;
-            let from = start.get(&(topic.clone(), partition)).copied().unwrap_or(low).max(low);
+            let tp = TopicPartition::new(topic.as_str(), partition);
+            let from = start.of(&tp).unwrap_or(low).max(low);
             if from >= high {
-                ends.insert((topic.clone(), partition), from);
+                ends.insert(tp, from);
                 tracing::debug!(task = %id, store, from, high, "nothing to restore");
                 continue;
             }
@@ -153,7 +151,7 @@ impl Restorer {
                                 .filter(|h| h.key == INPUT_OFFSET_HEADER)
                                 .last()
                                 .and_then(|h| h.value.and_then(parse_input_header))
-                                .map(|(t, p, o)| committed.get(&(t.to_string(), p)).is_none_or(|c| o >= *c))
+                                .map(|(t, p, o)| committed.get(t, p).is_none_or(|c| o >= c))
                         });
                         if uncommitted == Some(true) {
                             summary.skipped_uncommitted += 1;
@@ -187,7 +185,7 @@ impl Restorer {
                 }
             }
             summary.restored += self.apply(task, &store, &mut batch, &labels, 0)?;
-            ends.insert((topic.clone(), partition), position.min(high).max(from));
+            ends.insert(tp, position.min(high).max(from));
             self.consumer.unassign().map_err(|e| fail(format!("unassigning: {e}")))?;
             tracing::info!(task = %id, store, records = summary.restored, skipped_uncommitted = summary.skipped_uncommitted,
                 elapsed = ?started.elapsed(), "restore finished");

@@ -23,17 +23,15 @@ pub(crate) fn store_settings(
         .tasks()
         .map(|id| subtopologies.iter().find(|s| s.id == id.subtopology).map_or(0, |s| s.stores.len() as u64))
         .sum();
-    let mut settings = StoreSettings {
+    StoreSettings {
         cache_max_bytes: Some(per_store_cache(config.cache_max_bytes(), store_instances)),
-        ..StoreSettings::default()
-    };
-    if let Some(b) = config.rocksdb_block_cache_bytes() {
-        settings = settings.with(StoreSettings::ROCKSDB_BLOCK_CACHE_BYTES, b.to_string());
+        rocksdb_block_cache_bytes: config.rocksdb_block_cache_bytes().map(to_usize),
+        rocksdb_write_buffer_bytes: config.rocksdb_write_buffer_bytes().map(to_usize),
     }
-    if let Some(b) = config.rocksdb_write_buffer_bytes() {
-        settings = settings.with(StoreSettings::ROCKSDB_WRITE_BUFFER_BYTES, b.to_string());
-    }
-    settings
+}
+
+fn to_usize(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 /// `total` split over `stores` store instances. Never 0 unless `total` is: a budget too small

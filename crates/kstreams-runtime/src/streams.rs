@@ -119,7 +119,7 @@ impl KafkaStreams {
 
     /// A global store of this instance, once started: it holds the whole of its topic and
     /// follows it while the instance runs. Read it typed with
-    /// [`kstreams_core::global::GlobalKeyValueView`].
+    /// [`kstreams_core::GlobalKeyValueView`].
     pub fn global_store(&self, name: &str) -> Option<kstreams_core::GlobalStore> {
         self.global_stores.get(name).cloned()
     }
@@ -160,7 +160,7 @@ impl KafkaStreams {
         let app = self.config.application_id();
         let layout = Arc::new(TaskLayout::new(&self.topology, app, &counts)?);
         // Global stores are filled before any stream thread runs (see `crate::global`).
-        let global_stores = GlobalStores::build(&self.topology, app, self.config.state_dir())?;
+        let global_stores = GlobalStores::build(self.topology.global_stores(), app, self.config.state_dir())?;
         self.global_thread = crate::global::start(
             &global_stores,
             &self.config,

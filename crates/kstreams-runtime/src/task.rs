@@ -1,84 +1,106 @@
-//! The runtime side of a task: the core [`StreamTask`] plus what the thread tracks about it
-//! (processed offsets, changelog offsets, its checkpoint file).
+//! [`ActiveTask`]: a task a stream thread runs — the core [`StreamTask`] plus what the thread
+//! tracks of it: its input progress, its changelog offsets and its checkpoint file — and the
+//! lifecycle it goes through, checked in one place ([`ActiveTask::transition`]):
 //!
-//! The lifecycle itself is [`kstreams_core::TaskState`]; this module moves a task through it:
-//! `Created → Restoring → Running` on assignment, `Running → Closed` on revocation/shutdown.
+//! ```text
+//!   Created ──► Restoring ──► Running ──► Closed
+//!      │            │                      ▲
+//!      └────────────┴──────────────────────┘  (a failure while creating or restoring)
+//! ```
+//!
+//! A task is created on assignment (or when its thread goes back to the committed offsets),
+//! restored from its changelogs, then runs until it is revoked, the thread recovers from a
+//! failed transaction, or the instance closes.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use kstreams_core::{Headers, OutputRecord, RawRecord, StreamTask, TaskConfig, TaskId, TaskState, Topology};
+use kstreams_core::{
+    LocalPosition, Offsets, OutputRecord, RawRecord, StreamTask, TaskConfig, TaskId, TopicPartition, Topology,
+};
 
-use crate::checkpoint::{ahead_of_committed, format_offsets, parse_offsets, Checkpoint, Offsets};
+use crate::checkpoint::Checkpoint;
 use crate::error::{Result, RuntimeError};
 
-/// Header stamped on every changelog record: the input record (`topic:partition:offset`)
-/// whose processing wrote it. Restore skips records whose input offset was never committed.
-pub const INPUT_OFFSET_HEADER: &str = "kstreams.input";
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskState {
+    /// Built, stores opened, nothing restored yet.
+    Created,
+    /// Replaying changelogs into the stores.
+    Restoring,
+    /// Processing records.
+    Running,
+    /// Closed; not used again.
+    Closed,
+}
 
-/// Flush-metadata key of the input position: the input offsets (next to process) that the
-/// flushed local state reflects, in the checkpoint's text format.
-pub const INPUT_POSITION_KEY: &[u8] = b"input-position";
+impl TaskState {
+    /// Whether the lifecycle allows going from `self` to `next`.
+    fn can_become(self, next: TaskState) -> bool {
+        use TaskState::*;
+        matches!(
+            (self, next),
+            (Created, Restoring)
+                | (Created, Closed)
+                | (Restoring, Running)
+                | (Restoring, Closed)
+                | (Running, Closed)
+        )
+    }
+}
 
-/// Parses an [`INPUT_OFFSET_HEADER`] value.
-pub fn parse_input_header(value: &[u8]) -> Option<(&str, i32, i64)> {
-    let s = std::str::from_utf8(value).ok()?;
-    let (rest, offset) = s.rsplit_once(':')?;
-    let (topic, partition) = rest.rsplit_once(':')?;
-    Some((topic, partition.parse().ok()?, offset.parse().ok()?))
+/// How far a task got in one of its input partitions.
+#[derive(Debug, Clone)]
+struct Progress {
+    partition: TopicPartition,
+    /// The group's committed offset when the task was created.
+    committed: Option<i64>,
+    /// The offset of the last record processed since.
+    processed: Option<i64>,
 }
 
 /// A task owned by a stream thread.
 pub(crate) struct ActiveTask {
-    pub(crate) task: StreamTask,
-    /// Last processed offset per input partition since the task started.
-    pub(crate) processed: HashMap<(String, i32), i64>,
+    task: StreamTask,
+    state: TaskState,
+    progress: Vec<Progress>,
     /// Whether anything was processed since the last commit.
-    pub(crate) dirty: bool,
+    dirty: bool,
     /// Next offset of each changelog partition the local stores hold.
-    pub(crate) changelog_offsets: Offsets,
+    changelog_offsets: Offsets,
     checkpoint: Checkpoint,
     checkpoint_on_disk: bool,
     /// Whether a checkpoint means anything: some logged store keeps its data on disk.
     persistent: bool,
-    /// Whether each flush records the input position with the state (see
-    /// [`INPUT_POSITION_KEY`]), so the checkpoint can stay while records are processed.
+    /// Whether each flush records the input position with the state, so the checkpoint can
+    /// stay while records are processed (see [`crate::checkpoint`]).
     keeps_position: bool,
     /// When the task last processed a record (or was created).
-    pub(crate) last_record_at: std::time::Instant,
-    /// The group's committed offsets of the task's partitions when it was created.
-    pub(crate) start_offsets: HashMap<(String, i32), i64>,
-    /// When the thread last asked the broker whether records wait in the task's partitions,
-    /// and the answer (asked only while the task has seen no record).
-    pub(crate) waiting: Option<(std::time::Instant, bool)>,
+    last_record_at: Instant,
 }
 
 impl ActiveTask {
-    /// Builds the task on its local state directory, given the group's committed offsets of
-    /// its input partitions, and returns it with the changelog offsets to restore from.
+    /// Builds task `id`, which reads `partitions`, on its local state directory, given the
+    /// group's `committed` offsets of those partitions; returns it with the changelog offsets
+    /// to restore from.
     ///
     /// The local state is kept when a checkpoint says which changelog offsets it holds and,
-    /// for stores that keep flush metadata, its input position is not ahead of `committed`.
-    /// Otherwise it is wiped first, since it may hold uncommitted updates (see
-    /// [`crate::checkpoint`]).
+    /// for stores that keep an input position, that position is not ahead of `committed`.
+    /// Otherwise it is wiped first, since it may hold uncommitted updates.
     pub(crate) fn create(
         topology: &Topology,
         id: TaskId,
         config: &TaskConfig,
-        committed: &HashMap<(String, i32), i64>,
+        partitions: &[TopicPartition],
+        committed: &Offsets,
     ) -> Result<(Self, Offsets)> {
-        let dir: PathBuf = config.task_dir(id);
+        let dir = config.task_dir(id);
         let checkpoint = Checkpoint::new(&dir);
-        let persistent = topology
-            .subtopologies()
-            .iter()
-            .find(|s| s.id == id.subtopology)
-            .map(|s| {
-                s.stores.iter().any(|name| {
-                    topology.stores().get(name).is_some_and(|b| b.logging_enabled() && b.persistent())
-                })
+        let persistent = topology.subtopologies().iter().find(|s| s.id == id.subtopology).is_some_and(|s| {
+            s.stores.iter().any(|name| {
+                topology.stores().get(name).is_some_and(|b| b.logging_enabled() && b.persistent())
             })
-            .unwrap_or(false);
+        });
         let mut start = match checkpoint.read() {
             Ok(Some(offsets)) if persistent => offsets,
             Ok(_) => Offsets::new(),
@@ -90,87 +112,105 @@ impl ActiveTask {
         if start.is_empty() {
             wipe(id, &dir, "no valid checkpoint")?;
         }
-        let new_task = || {
-            StreamTask::new(topology, id, config).map_err(|source| RuntimeError::Task {
-                task: id,
-                operation: "create",
-                source,
-            })
-        };
-        let mut task = new_task()?;
+        let build = || task_error(id, "create", StreamTask::new(topology, id, config));
+        let mut task = build()?;
         if !start.is_empty() {
             if let Some(reason) = local_state_ahead(&task, committed)? {
-                task.close().map_err(|source| RuntimeError::Task { task: id, operation: "close", source })?;
+                task_error(id, "close", task.close())?;
                 wipe(id, &dir, &reason)?;
                 start = Offsets::new();
-                task = new_task()?;
+                task = build()?;
             }
         }
-        let keeps_position = persistent && task.keeps_flush_meta();
-        // Without an input position the checkpoint only stays until the first record is
-        // processed; with one it stays, and the position tells how far the state went.
-        let checkpoint_on_disk = !start.is_empty();
+        let keeps_position = persistent && task.keeps_input_position();
+        let progress = partitions
+            .iter()
+            .map(|tp| Progress { partition: tp.clone(), committed: committed.of(tp), processed: None })
+            .collect();
         let active = Self {
             task,
-            processed: HashMap::new(),
+            state: TaskState::Created,
+            progress,
             dirty: false,
             changelog_offsets: start.clone(),
             checkpoint,
-            checkpoint_on_disk,
+            // Without an input position the checkpoint only stays until the first record is
+            // processed; with one it stays, and the position tells how far the state went.
+            checkpoint_on_disk: !start.is_empty(),
             persistent,
             keeps_position,
-            last_record_at: std::time::Instant::now(),
-            start_offsets: committed.clone(),
-            waiting: None,
+            last_record_at: Instant::now(),
         };
         Ok((active, start))
     }
 
+    /// The task's id.
     pub(crate) fn id(&self) -> TaskId {
         self.task.id()
     }
 
-    pub(crate) fn transition(&mut self, next: TaskState) -> Result<()> {
-        let id = self.id();
-        self.task.transition_to(next).map_err(|source| RuntimeError::Task {
-            task: id,
-            operation: "change state",
-            source,
-        })
+    /// The core task, for interactive queries.
+    pub(crate) fn stream_task(&self) -> &StreamTask {
+        &self.task
     }
 
-    /// Processes one record: stamps changelog writes with its offset, drops the checkpoint
-    /// (the state is now ahead of it), and remembers the offset for the next commit.
+    /// Moves the task to `next`, failing if the lifecycle does not allow it.
+    fn transition(&mut self, next: TaskState) -> Result<()> {
+        if !self.state.can_become(next) {
+            return Err(RuntimeError::Streams(kstreams_core::StreamsError::Topology(format!(
+                "task {}: illegal transition {:?} -> {next:?}",
+                self.id(),
+                self.state
+            ))));
+        }
+        self.state = next;
+        Ok(())
+    }
+
+    /// Starts restoring: the stores to replay the changelogs into.
+    pub(crate) fn begin_restore(&mut self) -> Result<&mut StreamTask> {
+        self.transition(TaskState::Restoring)?;
+        Ok(&mut self.task)
+    }
+
+    /// Ends the restore: the stores hold the changelogs up to `ends` and reflect the input up
+    /// to the committed offsets; both are recorded before processing (flush, checkpoint), and
+    /// the task's wall clock starts now (watermark idleness counts from here).
+    pub(crate) fn finish_restore(&mut self, ends: Offsets, now_ms: i64) -> Result<()> {
+        self.changelog_offsets = ends;
+        self.flush()?;
+        self.write_checkpoint()?;
+        self.transition(TaskState::Running)?;
+        self.punctuate(now_ms)?;
+        Ok(())
+    }
+
+    /// Processes one record and remembers its offset for the next commit. Without an input
+    /// position, the checkpoint goes at the first record (the state is now ahead of it).
     pub(crate) fn process(&mut self, raw: &RawRecord) -> Result<()> {
         if self.checkpoint_on_disk && !self.keeps_position {
             self.checkpoint.remove()?;
             self.checkpoint_on_disk = false;
         }
-        if !self.task.changelogs().is_empty() {
-            let mut h = Headers::new();
-            h.add(INPUT_OFFSET_HEADER, format!("{}:{}:{}", raw.topic, raw.partition, raw.offset));
-            self.task.set_changelog_headers(h);
-        }
         let id = self.id();
-        self.task.process(raw).map_err(|source| RuntimeError::Task {
-            task: id,
-            operation: "process",
-            source,
-        })?;
-        self.processed.insert((raw.topic.clone(), raw.partition), raw.offset);
+        task_error(id, "process", self.task.process(raw))?;
+        match self.progress.iter_mut().find(|p| p.partition.is(&raw.topic, raw.partition)) {
+            Some(p) => p.processed = Some(raw.offset),
+            // A topic the layout did not list for the task: track it too.
+            None => self.progress.push(Progress {
+                partition: TopicPartition::new(raw.topic.as_str(), raw.partition),
+                committed: None,
+                processed: Some(raw.offset),
+            }),
+        }
         self.dirty = true;
-        self.last_record_at = std::time::Instant::now();
+        self.last_record_at = Instant::now();
         Ok(())
     }
 
-    /// Runs due wall-clock punctuations.
+    /// Runs due wall-clock punctuations; returns whether any ran.
     pub(crate) fn punctuate(&mut self, now_ms: i64) -> Result<bool> {
-        let id = self.id();
-        let ran = self.task.advance_wall_clock(now_ms).map_err(|source| RuntimeError::Task {
-            task: id,
-            operation: "punctuate",
-            source,
-        })?;
+        let ran = task_error(self.id(), "punctuate", self.task.advance_wall_clock(now_ms))?;
         if ran {
             self.dirty = true;
         }
@@ -182,35 +222,77 @@ impl ActiveTask {
         self.task.publish_watermarks()
     }
 
+    /// Takes what the task produced (output, changelogs, dead letters, watermarks).
+    pub(crate) fn drain_output(&mut self) -> Vec<OutputRecord> {
+        self.task.drain_output()
+    }
+
     /// Flushes the stores' caches into the stores and the changelog (into the collector),
     /// with the input position in the same atomic write as the flushed state.
     pub(crate) fn flush(&mut self) -> Result<()> {
-        let id = self.id();
-        let flushed = if self.keeps_position {
-            let meta = [(INPUT_POSITION_KEY.to_vec(), format_offsets(&self.position()).into_bytes())];
-            self.task.flush_with_meta(&meta)
-        } else {
-            self.task.flush()
-        };
-        flushed.map_err(|source| RuntimeError::Task { task: id, operation: "flush", source })
+        let position = self.keeps_position.then(|| self.position());
+        task_error(self.id(), "flush", self.task.flush(position.as_ref()))
     }
 
     /// The input offsets (next to process) that the task's state reflects: the committed
     /// offsets it started from, moved past every record processed since.
     pub(crate) fn position(&self) -> Offsets {
-        let mut at: Offsets = self.start_offsets.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
-        for (tp, last) in &self.processed {
-            at.insert(tp.clone(), last + 1);
+        self.progress
+            .iter()
+            .filter_map(|p| p.processed.map(|o| o + 1).or(p.committed).map(|o| (p.partition.clone(), o)))
+            .collect()
+    }
+
+    /// The offsets to commit: for each partition with records processed since the task
+    /// started, the offset after the last one.
+    pub(crate) fn offsets_to_commit(&self) -> impl Iterator<Item = (&TopicPartition, i64)> {
+        self.progress.iter().filter_map(|p| p.processed.map(|o| (&p.partition, o + 1)))
+    }
+
+    /// The group's committed offset of `partition` when the task was created.
+    pub(crate) fn committed_at_start(&self, partition: &TopicPartition) -> Option<i64> {
+        self.progress.iter().find(|p| p.partition == *partition).and_then(|p| p.committed)
+    }
+
+    /// Whether anything was processed or punctuated since the last commit.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// `(store, changelog topic)` for each logged store.
+    pub(crate) fn changelogs(&self) -> &[(String, String)] {
+        self.task.changelogs()
+    }
+
+    /// `(store, approximate entries)` for each store.
+    pub(crate) fn store_sizes(&self) -> Vec<(String, u64)> {
+        self.task.store_sizes()
+    }
+
+    /// After a successful commit: the changelogs hold what the producer delivered up to
+    /// `last_offset(topic)` (of this task's partition); the checkpoint records it.
+    pub(crate) fn committed(&mut self, last_offset: impl Fn(&TopicPartition) -> Option<i64>) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
         }
-        at
+        let partition = self.id().partition;
+        let changelogs: Vec<TopicPartition> = self
+            .changelogs()
+            .iter()
+            .map(|(_, topic)| TopicPartition::new(topic.as_str(), partition))
+            .collect();
+        for tp in changelogs {
+            if let Some(last) = last_offset(&tp) {
+                self.changelog_offsets.raise(tp, last + 1);
+            }
+        }
+        self.write_checkpoint()?;
+        self.dirty = false;
+        Ok(())
     }
 
-    pub(crate) fn drain_output(&mut self) -> Vec<OutputRecord> {
-        self.task.drain_output()
-    }
-
-    /// Writes the checkpoint (persistent stores only) after a successful commit.
-    pub(crate) fn write_checkpoint(&mut self) -> Result<()> {
+    /// Writes the checkpoint (persistent stores only).
+    fn write_checkpoint(&mut self) -> Result<()> {
         if self.persistent && !self.changelog_offsets.is_empty() {
             self.checkpoint.write(&self.changelog_offsets)?;
             self.checkpoint_on_disk = true;
@@ -218,17 +300,43 @@ impl ActiveTask {
         Ok(())
     }
 
+    /// The highest timestamp the task has seen.
+    pub(crate) fn observed_time(&self) -> i64 {
+        self.task.observed_time()
+    }
+
+    /// Whether event-time alignment holds the task back.
+    pub(crate) fn is_held(&self) -> bool {
+        self.task.is_held()
+    }
+
+    /// Holds the task back (or lets it go on).
+    pub(crate) fn set_held(&mut self, held: bool) {
+        self.task.set_held(held);
+    }
+
+    /// How long since the task last processed a record (or was created).
+    pub(crate) fn quiet_for(&self) -> Duration {
+        self.last_record_at.elapsed()
+    }
+
     /// Closes processors and stores. A dirty close (after a failure or a lost partition)
     /// leaves no checkpoint, so the next owner of the local directory restores from scratch.
-    pub(crate) fn close(self, clean: bool) -> Result<()> {
+    pub(crate) fn close(mut self, clean: bool) -> Result<()> {
         let id = self.id();
+        self.transition(TaskState::Closed)?;
         if !clean {
             self.checkpoint.remove()?;
         }
-        self.task.close().map_err(|source| RuntimeError::Task { task: id, operation: "close", source })?;
+        task_error(id, "close", self.task.close())?;
         tracing::info!(task = %id, clean, "task closed");
         Ok(())
     }
+}
+
+/// Names task `id` and `operation` in a core error.
+fn task_error<T>(id: TaskId, operation: &'static str, r: kstreams_core::Result<T>) -> Result<T> {
+    r.map_err(|source| RuntimeError::Task { task: id, operation, source })
 }
 
 /// Removes a task's local state directory, saying why in the log.
@@ -242,41 +350,24 @@ fn wipe(id: TaskId, dir: &std::path::Path, reason: &str) -> Result<()> {
 }
 
 /// Why the task's local state must not be kept, if it must not: its input position (written
-/// with its last flush) is ahead of the committed offsets.
-fn local_state_ahead(task: &StreamTask, committed: &HashMap<(String, i32), i64>) -> Result<Option<String>> {
-    let id = task.id();
-    let stored = task.flush_meta(INPUT_POSITION_KEY).map_err(|source| RuntimeError::Task {
-        task: id,
-        operation: "read the input position",
-        source,
-    })?;
-    let Some(bytes) = stored else { return Ok(None) };
-    let local = match std::str::from_utf8(&bytes).map_err(|e| e.to_string()).and_then(parse_offsets) {
-        Ok(local) => local,
-        Err(e) => return Ok(Some(format!("unreadable input position ({e})"))),
+/// with its last flush) is ahead of the committed offsets, or cannot be read.
+fn local_state_ahead(task: &StreamTask, committed: &Offsets) -> Result<Option<String>> {
+    let position = task_error(task.id(), "read the input position", task.local_position())?;
+    let local = match position {
+        LocalPosition::Unknown => return Ok(None),
+        LocalPosition::At(local) => local,
+        LocalPosition::Unreadable(e) => return Ok(Some(format!("unreadable input position ({e})"))),
     };
-    let ahead = ahead_of_committed(&local, committed);
+    let ahead = local.ahead_of(committed);
     if ahead.is_empty() {
         return Ok(None);
     }
     let described: Vec<String> = ahead
         .iter()
-        .map(|(t, p, at, c)| match c {
-            Some(c) => format!("{t}-{p}: state at {at}, committed {c}"),
-            None => format!("{t}-{p}: state at {at}, nothing committed"),
+        .map(|a| match a.committed {
+            Some(c) => format!("{}: state at {}, committed {c}", a.partition, a.at),
+            None => format!("{}: state at {}, nothing committed", a.partition, a.at),
         })
         .collect();
     Ok(Some(format!("local state is ahead of the committed offsets ({})", described.join(", "))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_header_round_trips() {
-        assert_eq!(parse_input_header(b"my.topic-1:2:345"), Some(("my.topic-1", 2, 345)));
-        assert_eq!(parse_input_header(b"t:x:1"), None);
-        assert_eq!(parse_input_header(b"nonsense"), None);
-    }
 }

@@ -122,15 +122,9 @@ pub fn plan_internal_topics(
     let subs = topology.subtopologies();
     let mut counts = existing.clone();
     let mut specs = Vec::new();
-    let sub_count =
-        |counts: &BTreeMap<String, i32>, sub: &kstreams_core::topology::SubTopology| -> Option<i32> {
-            sub.source_topics
-                .iter()
-                .map(|t| counts.get(&t.resolve(application_id)).copied())
-                .collect::<Option<Vec<_>>>()?
-                .into_iter()
-                .max()
-        };
+    let sub_count = |counts: &BTreeMap<String, i32>, sub: &kstreams_core::SubTopology| {
+        sub.task_count(application_id, |t| counts.get(t).copied())
+    };
     // Repartition topics may feed each other: resolve until nothing changes.
     let mut pending: Vec<_> = topology.repartition_topics().to_vec();
     while !pending.is_empty() {
@@ -166,7 +160,7 @@ pub fn plan_internal_topics(
             .into());
         }
     }
-    for sub in &subs {
+    for sub in subs {
         let logged: Vec<_> = topology
             .changelog_topics(application_id)
             .into_iter()
@@ -289,8 +283,8 @@ pub(crate) fn ensure_internal_topics(
 mod tests {
     use std::sync::Arc;
 
-    use kstreams_core::serde::StringSerde;
-    use kstreams_core::topology::RepartitionTopic;
+    use kstreams_core::RepartitionTopic;
+    use kstreams_core::StringSerde;
     use kstreams_core::TopicRef;
 
     use super::*;

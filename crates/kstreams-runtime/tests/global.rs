@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kstreams_core::global::{GlobalKeyValueView, GlobalStateStore, GlobalStoreBuilder, GlobalStoreContext};
-use kstreams_core::serde::StringSerde;
+use kstreams_core::StringSerde;
+use kstreams_core::{GlobalKeyValueView, GlobalStateStore, GlobalStoreBuilder, GlobalStoreContext};
 use kstreams_core::{GlobalStore, Processor, ProcessorContext, Record, TopicRef, Topology};
 use kstreams_runtime::{KafkaStreams, RuntimeError, State};
 use rdkafka::producer::{BaseRecord, Producer};
@@ -44,9 +44,6 @@ struct MapStoreBuilder;
 impl GlobalStoreBuilder for MapStoreBuilder {
     fn name(&self) -> &str {
         GLOBAL
-    }
-    fn kind(&self) -> String {
-        "in-memory test global store".into()
     }
     fn build(&self, _ctx: GlobalStoreContext<'_>) -> kstreams_core::Result<Box<dyn GlobalStateStore>> {
         Ok(Box::new(MapStore(BTreeMap::new())))

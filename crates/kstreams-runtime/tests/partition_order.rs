@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kstreams_core::serde::StringSerde;
+use kstreams_core::StringSerde;
 use kstreams_dsl::{Consumed, Produced, StreamsBuilder};
 use rdkafka::producer::{BaseRecord, Producer};
 use support::*;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kstreams_dsl::prelude::*;
-use kstreams_dsl::stores::{KeyValueStore, WindowStore};
 use kstreams_runtime::{KafkaStreams, RuntimeError};
+use kstreams_state::{KeyValueStore, WindowStore};
 use rdkafka::producer::{BaseRecord, Producer};
 use support::*;
 
@@ -77,15 +77,18 @@ fn key_lookups_and_ranges_read_the_key_value_store_of_the_owning_task() {
     let a = eventually("a = 3", || {
         let q = queries.clone();
         let found = std::thread::spawn(move || {
-            q.query_key::<Counts, _>("word-counts", b"a", |s| s.get(&"a".to_string()).unwrap()).unwrap()
+            q.query_key::<Counts, _, _>("word-counts", &"a".to_string(), &StringSerde, |s| {
+                s.get(&"a".to_string()).unwrap()
+            })
+            .unwrap()
         })
         .join()
         .unwrap();
         found.flatten().filter(|n| *n == 3)
     });
     assert_eq!(a, 3);
-    let meta = streams.metadata_for_key("word-counts", b"a").unwrap();
-    assert_eq!(meta.partition, kstreams_core::partition::default_partition(b"a", 3));
+    let meta = streams.metadata_for_key("word-counts", &"a".to_string(), &StringSerde).unwrap();
+    assert_eq!(meta.partition, kstreams_core::default_partition(b"a", 3));
     assert!(meta.local);
     assert_eq!(meta.host.as_deref(), Some("localhost:7070"));
 
@@ -97,7 +100,7 @@ fn key_lookups_and_ranges_read_the_key_value_store_of_the_owning_task() {
     assert_eq!(per_task.len(), 3, "one answer per task");
     for (task, entries) in &per_task {
         for (k, _) in entries {
-            assert_eq!(kstreams_core::partition::default_partition(k.as_bytes(), 3), task.partition);
+            assert_eq!(kstreams_core::default_partition(k.as_bytes(), 3), task.partition);
         }
     }
     let all: BTreeMap<String, u64> = per_task.into_values().flatten().collect();
@@ -152,7 +155,7 @@ fn window_fetches_read_the_window_store() {
     let windows = eventually("two windows of s1", || {
         let k = key.clone();
         let found = streams
-            .query_key::<WindowCounts, _>("per-minute", key.as_bytes(), move |s| {
+            .query_key::<WindowCounts, _, _>("per-minute", &key, &StringSerde, move |s| {
                 s.fetch_range(&k, base, base + 60_000).unwrap()
             })
             .unwrap()?;
@@ -160,8 +163,9 @@ fn window_fetches_read_the_window_store() {
     });
     assert_eq!(windows, vec![(base, 2), (base + 60_000, 1)]);
     let k = key.clone();
-    let first = streams
-        .query_key::<WindowCounts, _>("per-minute", key.as_bytes(), move |s| s.fetch(&k, base).unwrap());
+    let first = streams.query_key::<WindowCounts, _, _>("per-minute", &key, &StringSerde, move |s| {
+        s.fetch(&k, base).unwrap()
+    });
     assert_eq!(first.unwrap(), Some(Some(2)));
     // Every key's windows in a time range, across tasks.
     let mut all: Vec<(String, i64, u64)> = streams
@@ -179,7 +183,7 @@ fn window_fetches_read_the_window_store() {
 fn key_of_task(task: kstreams_core::TaskId, partitions: i32) -> String {
     (0..)
         .map(|i| format!("key-{i}"))
-        .find(|k| kstreams_core::partition::default_partition(k.as_bytes(), partitions) == task.partition)
+        .find(|k| kstreams_core::default_partition(k.as_bytes(), partitions) == task.partition)
         .unwrap()
 }
 
@@ -208,14 +212,15 @@ fn instances_know_which_of_them_hosts_a_key() {
 
     // Each instance names the other as the host of the other's keys, once announced.
     let remote = eventually("a knows b's key", || {
-        let meta = a.metadata_for_key("word-counts", key_b.as_bytes()).unwrap();
+        let meta = a.metadata_for_key("word-counts", &key_b, &StringSerde).unwrap();
         meta.host.is_some().then_some(meta)
     });
     assert_eq!((remote.task, remote.local, remote.host.as_deref()), (task_b, false, Some(host_b)));
-    let local = a.metadata_for_key("word-counts", key_a.as_bytes()).unwrap();
+    let local = a.metadata_for_key("word-counts", &key_a, &StringSerde).unwrap();
     assert_eq!((local.task, local.local, local.host.as_deref()), (task_a, true, Some(host_a)));
-    let from_b =
-        eventually("b knows a's key", || b.metadata_for_key("word-counts", key_a.as_bytes()).unwrap().host);
+    let from_b = eventually("b knows a's key", || {
+        b.metadata_for_key("word-counts", &key_a, &StringSerde).unwrap().host
+    });
     assert_eq!(from_b, host_a);
 
     // Every instance, this one first.
@@ -228,7 +233,7 @@ fn instances_know_which_of_them_hosts_a_key() {
     // b leaves: a takes its task over and answers for both keys itself.
     b.close().unwrap();
     let meta = eventually("a hosts b's old key", || {
-        let meta = a.metadata_for_key("word-counts", key_b.as_bytes()).unwrap();
+        let meta = a.metadata_for_key("word-counts", &key_b, &StringSerde).unwrap();
         (meta.local && a.state() == kstreams_runtime::State::Running).then_some(meta)
     });
     assert_eq!(meta.host.as_deref(), Some(host_a));

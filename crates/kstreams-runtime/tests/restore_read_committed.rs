@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kstreams_broker_harness::{unique_name, TestBroker};
-use kstreams_core::serde::{I64Serde, Serde};
+use kstreams_core::{I64Serde, Serde};
 use kstreams_runtime::{KafkaStreams, ProcessingGuarantee, State, StreamsConfig};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kstreams_runtime::shutdown::{listen_for_signals, Signal};
+use kstreams_runtime::{listen_for_signals, Signal};
 use kstreams_runtime::{ShutdownHandle, ShutdownReason, State};
 use support::*;
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kstreams_dsl::prelude::*;
-use kstreams_dsl::stores::KeyValueStore;
 use kstreams_runtime::KafkaStreams;
+use kstreams_state::KeyValueStore;
 use support::*;
 
 /// Counts five records of one key, then closes (one commit, at shutdown) and returns the
@@ -37,7 +37,12 @@ fn changelog_after_five_updates(app: &str, cache_max_bytes: Option<u64>) -> Vec<
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let n = streams
-            .query_key::<KeyValueStore<String, u64>, _>("word-counts", b"a", |s| s.get(&"a".into()).unwrap())
+            .query_key::<KeyValueStore<String, u64>, _, _>(
+                "word-counts",
+                &"a".to_string(),
+                &StringSerde,
+                |s| s.get(&"a".into()).unwrap(),
+            )
             .unwrap()
             .flatten();
         if n == Some(5) {

@@ -1,7 +1,8 @@
-//! Byte-level state stores for kstreams: key-value, window and session stores on RocksDB and in
-//! memory, with changelogging and caching wrappers.
+//! State stores for kstreams: byte-level key-value, window and session stores on RocksDB and in
+//! memory, changelogging and caching wrappers, and the typed stores processors use on top
+//! ([`KeyValueStore`], [`WindowStore`], [`SessionStore`] and their builders).
 //!
-//! Everything here is bytes; serdes, typed handles and metrics live in the layers above.
+//! Everything but the typed layer is bytes; serdes live in the outermost, typed layer.
 //! Stores are used as trait objects (`Box<dyn KeyValueBytesStore>` etc.) and stack like
 //! Kafka Streams' stores — the runtime builds `Caching(ChangeLogging(RocksDB or memory))`, so a
 //! key updated many times between commits is written and logged once, at flush:
@@ -43,6 +44,7 @@ mod segmented;
 mod segments;
 mod session;
 pub mod session_key;
+mod typed;
 mod window;
 pub mod window_key;
 
@@ -58,4 +60,8 @@ pub use memory::{MemoryKeyValueStore, MemorySessionStore, MemoryWindowStore};
 pub use rocks::{RocksConfig, RocksDbTaskDb, RocksKeyValueStore, RocksSessionStore, RocksWindowStore};
 pub use segments::{SegmentSpec, StreamClock};
 pub use session::{KeyedSessionEntry, SessionBytesStore, SessionEntry, SessionStoreOptions};
+pub use typed::{
+    KeyValueStore, KeyValueStoreBuilder, SessionStore, SessionStoreBuilder, StoreSpec, StoreType, TypedStore,
+    TypedStoreBuilder, WindowStore, WindowStoreBuilder, DEFAULT_CACHE_BYTES,
+};
 pub use window::{PutOutcome, WindowBytesStore, WindowEntry, WindowStoreOptions};

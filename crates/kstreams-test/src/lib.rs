@@ -26,13 +26,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kstreams_core::global::{GlobalStore, GlobalStores};
-use kstreams_core::metrics::TaskMetrics;
-use kstreams_core::partition::default_partition;
-use kstreams_core::record::{Headers, OutputRecord, RawRecord, Record};
-use kstreams_core::serde::Serde;
-use kstreams_core::task::{DeserializationHandler, ProcessingHandler, StreamTask, TaskConfig, TaskId};
-use kstreams_core::watermark::EventTimeConfig;
+use kstreams_core::default_partition;
+use kstreams_core::EventTimeConfig;
+use kstreams_core::Serde;
+use kstreams_core::TaskMetrics;
+use kstreams_core::{DeserializationHandler, ProcessingHandler, StreamTask, TaskConfig, TaskId};
+use kstreams_core::{GlobalStore, GlobalStores};
+use kstreams_core::{Headers, OutputRecord, RawRecord, Record};
 use kstreams_core::{Result, StreamsError, Topology};
 
 /// How the driver runs.
@@ -172,7 +172,7 @@ impl Inner {
         self.since_commit = 0;
         let mut produced = Vec::new();
         for task in self.tasks.values_mut() {
-            task.flush()?;
+            task.flush(None)?;
             produced.extend(task.drain_output());
         }
         for rec in produced {
@@ -206,7 +206,7 @@ impl Inner {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use kstreams_core::serde::{I64Serde, StringSerde};
+/// use kstreams_core::{I64Serde, StringSerde};
 /// use kstreams_core::{TopicRef, Topology};
 /// use kstreams_test::TopologyTestDriver;
 ///
@@ -270,12 +270,8 @@ impl TopologyTestDriver {
             for sub in topology.subtopologies() {
                 let writes =
                     sub.sink_topics.iter().any(|t| repartitions.contains(&t.resolve(&config.application_id)));
-                let tasks = sub
-                    .source_topics
-                    .iter()
-                    .filter_map(|t| topic_partitions.get(&t.resolve(&config.application_id)).copied())
-                    .max()
-                    .unwrap_or(0);
+                let tasks =
+                    sub.task_count(&config.application_id, |t| topic_partitions.get(t).copied()).unwrap_or(0);
                 if writes {
                     watermark_writers
                         .extend((0..tasks).map(|partition| TaskId { subtopology: sub.id, partition }));
@@ -287,7 +283,7 @@ impl TopologyTestDriver {
             state_dir: dir.path().to_path_buf(),
             deserialization: config.deserialization.clone(),
             processing: config.processing.clone(),
-            global_stores: GlobalStores::build(&topology, &config.application_id, dir.path())?,
+            global_stores: GlobalStores::build(topology.global_stores(), &config.application_id, dir.path())?,
             store_settings: Default::default(),
             event_time: config.event_time.clone(),
             topic_partitions,
@@ -418,7 +414,7 @@ impl TopologyTestDriver {
     }
 
     /// Runs `f` on the global store named `name`, if the topology has one. Read it typed
-    /// with [`kstreams_core::global::GlobalKeyValueView`].
+    /// with [`kstreams_core::GlobalKeyValueView`].
     pub fn with_global_store<R>(&self, name: &str, f: impl FnOnce(&GlobalStore) -> R) -> Option<R> {
         let inner = self.inner.borrow();
         inner.task_config.global_stores.get(name).map(f)

@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
-use kstreams_core::window::{TimeWindows, Windowed};
+use kstreams_core::Record;
 use kstreams_core::Result;
+use kstreams_core::{Processor, ProcessorContext};
+use kstreams_core::{TimeWindows, Windowed};
 
 use crate::aggregator::Aggregator;
-use crate::stores::{KeyValueStore, StoreHandle, WindowStore};
+use crate::processors::StoreHandle;
 use crate::table::Change;
+use kstreams_state::{KeyValueStore, WindowStore};
 
 /// Folds every record of a key into the key's accumulator and emits the new result.
 pub(crate) struct KvAggregate<A: Aggregator<K, V>, K, V> {

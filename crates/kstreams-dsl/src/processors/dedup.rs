@@ -13,13 +13,14 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use kstreams_core::error::SerdeError;
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
-use kstreams_core::serde::Serde;
+use kstreams_core::Record;
 use kstreams_core::Result;
+use kstreams_core::Serde;
+use kstreams_core::SerdeError;
+use kstreams_core::{Processor, ProcessorContext};
 
-use crate::stores::{KeyValueStore, StoreHandle};
+use crate::processors::StoreHandle;
+use kstreams_state::KeyValueStore;
 
 /// Header naming the input record a repartitioned record came from:
 /// `<input topic>:<input partition>:<input offset>:<seq>` in ASCII. Kafka topic names cannot

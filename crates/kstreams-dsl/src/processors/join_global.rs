@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use kstreams_core::global::GlobalKeyValueView;
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
-use kstreams_core::serde::Serde;
+use kstreams_core::GlobalKeyValueView;
+use kstreams_core::Record;
+use kstreams_core::Serde;
+use kstreams_core::{Processor, ProcessorContext};
 use kstreams_core::{Result, StreamsError};
 
 /// `key_mapper(key, value)`: the global table key a stream record joins with.

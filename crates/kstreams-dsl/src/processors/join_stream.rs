@@ -20,14 +20,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kstreams_core::processor::{Processor, ProcessorContext, PunctuationType};
-use kstreams_core::record::Record;
-use kstreams_core::serde::Serde;
-use kstreams_core::window::JoinWindows;
+use kstreams_core::JoinWindows;
+use kstreams_core::Record;
+use kstreams_core::Serde;
+use kstreams_core::{Processor, ProcessorContext, PunctuationType};
 use kstreams_core::{Result, StreamsError};
 
 use crate::processors::aggregate::ctx_record_late;
-use crate::stores::{KeyValueStore, WindowStore};
+use kstreams_state::{KeyValueStore, WindowStore};
 
 /// The non-joined buffer: `(timestamp, side, key bytes)` → serialized values of that side.
 pub(crate) type NonJoinedStore = KeyValueStore<Vec<u8>, Vec<Vec<u8>>>;

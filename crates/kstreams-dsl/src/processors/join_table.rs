@@ -4,13 +4,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
+use kstreams_core::Record;
+use kstreams_core::{Processor, ProcessorContext};
 use kstreams_core::{Result, StreamsError};
 
 use crate::processors::join_stream::JoinFns;
-use crate::stores::KeyValueStore;
 use crate::table::Change;
+use kstreams_state::KeyValueStore;
 
 fn not_initialized(store: &str) -> StreamsError {
     StreamsError::Topology(format!("join store `{store}` used before init"))

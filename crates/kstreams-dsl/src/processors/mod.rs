@@ -11,3 +11,6 @@ pub(crate) mod sliding_aggregate;
 pub(crate) mod stateless;
 pub(crate) mod suppress;
 pub(crate) mod table;
+
+/// How processors hold a store of their task: shared within the task, never across threads.
+pub(crate) type StoreHandle<T> = std::rc::Rc<std::cell::RefCell<T>>;

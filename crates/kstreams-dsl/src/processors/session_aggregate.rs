@@ -4,15 +4,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
-use kstreams_core::window::{SessionWindows, Window, Windowed};
+use kstreams_core::Record;
+use kstreams_core::{Processor, ProcessorContext};
 use kstreams_core::{Result, StreamsError};
+use kstreams_core::{SessionWindows, Window, Windowed};
 
 use crate::aggregator::Aggregator;
 use crate::processors::aggregate::ctx_record_late;
-use crate::stores::SessionStore;
 use crate::table::Change;
+use kstreams_state::SessionStore;
 
 /// For a record at `t`: finds the key's sessions with `end >= t - gap` and `start <= t + gap`,
 /// merges them and the record into `[min start, max end]`, removes the merged-away sessions

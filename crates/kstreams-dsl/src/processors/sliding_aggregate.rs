@@ -25,16 +25,16 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
-use kstreams_core::window::{SlidingWindows, Window, Windowed};
+use kstreams_core::Record;
 use kstreams_core::Result;
+use kstreams_core::{Processor, ProcessorContext};
+use kstreams_core::{SlidingWindows, Window, Windowed};
 
 use crate::aggregator::Aggregator;
 use crate::processors::aggregate::ctx_record_late;
 use crate::sliding::SlidingWindowAcc;
-use crate::stores::WindowStore;
 use crate::table::Change;
+use kstreams_state::WindowStore;
 
 /// Creates and updates the sliding windows of each record; see the module docs.
 pub(crate) struct SlidingWindowAggregate<A: Aggregator<K, V>, K, V> {

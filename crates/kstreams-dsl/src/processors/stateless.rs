@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
+use kstreams_core::Record;
 use kstreams_core::Result;
+use kstreams_core::{Processor, ProcessorContext};
 
 macro_rules! closure_processor {
     ($(#[$doc:meta])* $name:ident) => {

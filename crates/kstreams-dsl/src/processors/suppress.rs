@@ -6,14 +6,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kstreams_core::processor::{Processor, ProcessorContext, PunctuationType};
-use kstreams_core::record::Record;
-use kstreams_core::serde::Serde;
+use kstreams_core::Record;
+use kstreams_core::Serde;
+use kstreams_core::{Processor, ProcessorContext, PunctuationType};
 use kstreams_core::{Result, StreamsError};
 use serde::{Deserialize, Serialize};
 
-use crate::stores::{KeyValueStore, StoreHandle};
+use crate::processors::StoreHandle;
 use crate::table::Change;
+use kstreams_state::KeyValueStore;
 
 /// Computes when a buffered key is due: `f(key, record timestamp, grace)`.
 pub(crate) type EmitAt<K> = Arc<dyn Fn(&K, i64, i64) -> i64 + Send + Sync>;

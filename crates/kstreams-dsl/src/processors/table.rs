@@ -5,12 +5,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use kstreams_core::processor::{Processor, ProcessorContext};
-use kstreams_core::record::Record;
+use kstreams_core::Record;
 use kstreams_core::Result;
+use kstreams_core::{Processor, ProcessorContext};
 
-use crate::stores::KeyValueStore;
 use crate::table::Change;
+use kstreams_state::KeyValueStore;
 
 /// Materializes a topic into a table: `Some` upserts, `None` (tombstone) deletes.
 pub(crate) struct TableSource<K, V> {

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kstreams_core::collector::ChangelogWriter;
-use kstreams_core::serde::{I64Serde, Serde, StringSerde};
-use kstreams_core::store::{BuiltStore, StateStore, StoreBuilder, StoreContext};
+use kstreams_core::ChangelogWriter;
+use kstreams_core::{BuiltStore, StateStore, StoreBuilder, StoreContext};
+use kstreams_core::{I64Serde, Serde, StringSerde};
 use kstreams_core::{Processor, ProcessorContext, Record, StreamsError, TopicRef, Topology};
 use kstreams_runtime::{KafkaStreams, State, StreamsConfig};
 use rdkafka::config::ClientConfig;
@@ -103,9 +103,6 @@ pub struct FileCountStoreBuilder {
 impl StoreBuilder for FileCountStoreBuilder {
     fn name(&self) -> &str {
         STORE
-    }
-    fn kind(&self) -> String {
-        "file-backed test key-value store".into()
     }
     fn logging_enabled(&self) -> bool {
         true
