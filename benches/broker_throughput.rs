@@ -26,19 +26,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-// Its unit tests are not run here (no test harness), so their imports go unused.
-#[allow(unused_imports)]
-#[path = "../examples/common/mod.rs"]
-mod common;
-
-use common::simulator::{Compression, Publish, ReadingProducer, Simulation};
-use common::{temperature_averages, Reading, TemperatureSettings};
+use kstreams_example::simulator::{Compression, Publish, ReadingProducer, Simulation};
+use kstreams_example::{temperature_averages, Reading, TemperatureSettings};
 
 const PARTITIONS: i32 = 3;
 
 fn main() {
     if std::env::var_os("RUST_LOG").is_some() {
-        common::init_tracing();
+        kstreams_example::init_tracing();
     }
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(300_000);
     let broker = match TestBroker::start() {

@@ -7,16 +7,18 @@
 //!
 //! It reads committed records only (`isolation.level=read_committed`, so under exactly-once it
 //! never shows a result that is later aborted) from the earliest offset its consumer group has
-//! not seen, and commits nothing: every run with a fresh `--group` shows the whole topic.
+//! not seen, and commits nothing: every run with a fresh `--group` shows the whole topic. It
+//! stops on SIGINT (Ctrl-C) or SIGTERM through `kstreams::runtime::shutdown`, after showing
+//! what arrives in the next few seconds.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-
-#[path = "common/mod.rs"]
-mod common;
+use kstreams::runtime::shutdown::listen_for_signals;
+use kstreams::runtime::ShutdownHandle;
+use kstreams_example::viewer;
 
 /// Command-line flags.
 #[derive(Parser, Debug)]
@@ -34,7 +36,7 @@ struct Args {
     /// Print the header again every this many rows (0 = only once).
     #[arg(long, default_value_t = 25)]
     header_every: u64,
-    /// Stop after this many seconds (0 = run until Ctrl-C).
+    /// Stop after this many seconds (0 = run until SIGINT or SIGTERM).
     #[arg(long, default_value_t = 0)]
     duration: u64,
 }
@@ -48,6 +50,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let shutdown = ShutdownHandle::new();
+    listen_for_signals(&shutdown)?;
     let group = match &args.group {
         Some(g) => g.clone(),
         None => format!("results-viewer-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis()),
@@ -57,23 +61,13 @@ fn main() -> anyhow::Result<()> {
     let viewer = {
         let (stop, shown) = (stop.clone(), shown.clone());
         let (servers, topic, every) = (args.bootstrap_servers.clone(), args.topic.clone(), args.header_every);
-        std::thread::spawn(move || common::viewer::view(&servers, &topic, &group, every, &stop, &shown))
-    };
-    let ctrl_c = {
-        let stop = stop.clone();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::spawn(move || {
-            rt.block_on(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stop.store(true, Ordering::SeqCst);
-                }
-            })
-        })
+        std::thread::spawn(move || viewer::view(&servers, &topic, &group, every, &stop, &shown))
     };
     let started = Instant::now();
     let mut last = (Instant::now(), 0u64);
     while !viewer.is_finished() {
-        if args.duration > 0 && started.elapsed() >= Duration::from_secs(args.duration) {
+        let signalled = shutdown.reason().is_some();
+        if signalled || (args.duration > 0 && started.elapsed() >= Duration::from_secs(args.duration)) {
             stop.store(true, Ordering::SeqCst);
         }
         if last.0.elapsed() >= Duration::from_secs(30) {
@@ -84,7 +78,6 @@ fn main() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(ctrl_c);
     viewer.join().map_err(|_| anyhow::anyhow!("viewer thread panicked"))??;
     eprintln!("{} results shown", shown.load(Ordering::Relaxed));
     Ok(())

@@ -8,18 +8,21 @@
 //! `{"sensor_id": 7, "temperatura": 21.4, "timestamp": 1764115200.53}` (seconds, float), with
 //! `acks=all` and idempotence on. Records are unkeyed like the seed's (the application
 //! re-keys them through a repartition topic); `--keyed` keys them by sensor id instead. The
-//! readings are a pure function of the flags and the start time (see `common/simulator.rs`),
-//! which is what lets the tests recompute every average independently.
+//! readings are a pure function of the flags and the start time (see
+//! `kstreams_example::simulator`), which is what lets the tests recompute every average
+//! independently.
+//!
+//! It stops on SIGINT (Ctrl-C) or SIGTERM through `kstreams::runtime::shutdown`, after
+//! flushing what it queued.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-
-#[path = "common/mod.rs"]
-mod common;
-use common::simulator::{Compression, Publish, Simulation};
+use kstreams::runtime::shutdown::listen_for_signals;
+use kstreams::runtime::ShutdownHandle;
+use kstreams_example::simulator::{self, Compression, Publish, Simulation};
 
 /// Command-line flags.
 #[derive(Parser, Debug)]
@@ -54,14 +57,16 @@ struct Args {
     /// Stop after this many readings (default: no limit).
     #[arg(long)]
     count: Option<u64>,
-    /// Stop after this many seconds (0 = run until Ctrl-C or --count).
+    /// Stop after this many seconds (0 = run until SIGINT, SIGTERM or --count).
     #[arg(long, default_value_t = 0)]
     duration: u64,
 }
 
 fn main() -> anyhow::Result<()> {
-    common::init_tracing();
+    kstreams_example::init_tracing();
     let args = Args::parse();
+    let shutdown = ShutdownHandle::new();
+    listen_for_signals(&shutdown)?;
     let sim = Simulation {
         sensors: args.sensors.max(1),
         rate: args.rate.max(1),
@@ -79,13 +84,13 @@ fn main() -> anyhow::Result<()> {
     let sent = Arc::new(AtomicU64::new(0));
     let worker = {
         let (stop, sent, limit) = (stop.clone(), sent.clone(), args.count);
-        std::thread::spawn(move || common::simulator::run(sim, publish, limit, &stop, &sent))
+        std::thread::spawn(move || simulator::run(sim, publish, limit, &stop, &sent))
     };
-    let ctrl_c = ctrl_c_flag(stop.clone())?;
     let started = Instant::now();
     let mut last = (Instant::now(), 0u64);
     while !worker.is_finished() {
-        if args.duration > 0 && started.elapsed() >= Duration::from_secs(args.duration) {
+        let signalled = shutdown.reason().is_some();
+        if signalled || (args.duration > 0 && started.elapsed() >= Duration::from_secs(args.duration)) {
             stop.store(true, Ordering::SeqCst);
         }
         if last.0.elapsed() >= Duration::from_secs(5) {
@@ -96,21 +101,8 @@ fn main() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(ctrl_c);
     worker.join().map_err(|_| anyhow::anyhow!("simulator thread panicked"))??;
     let n = sent.load(Ordering::Relaxed);
     println!("{n} readings sent in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Sets `stop` on Ctrl-C.
-fn ctrl_c_flag(stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    Ok(std::thread::spawn(move || {
-        rt.block_on(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
-        })
-    }))
 }

@@ -8,18 +8,20 @@
 #   --state-root DIR         instance i keeps its state in DIR/instance-i and logs to
 #                            DIR/instance-i.log (default: ./scale-out)
 #   --metrics-port-base P    instance i serves /metrics and queries on 127.0.0.1:(P+i-1)
+#                            (and announces that address to the others, for redirects)
 # Every other flag goes to each instance unchanged (--application-id, --threads,
 # --processing-guarantee, --input-topic, --db, ...; see `temperature_averages --help`);
-# --state-dir and --metrics-addr are set per instance by this script.
+# --state-dir, --metrics-addr and --application-server are set per instance by this script.
 #
 # It prints each instance's PID and log file, then waits; Ctrl-C (or SIGTERM) stops the
-# instances it started, by PID, and waits for them to close. (Started with `&` from a script,
-# bash ignores SIGINT in it: stop it with `kill -TERM`.) When an instance exits on its own the
+# instances it started, by PID, with SIGTERM (each closes cleanly: final commit, checkpoints,
+# leaving the group) and waits for them to close. (Started with `&` from a script, bash
+# ignores SIGINT in it: stop it with `kill -TERM`.) When an instance exits on its own the
 # others keep running (the group gives them its partitions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 [[ $# -ge 1 ]] || usage
 [[ $1 == -h || $1 == --help ]] && usage 0
@@ -37,7 +39,7 @@ while [[ $# -gt 0 ]]; do
         --state-root=*) STATE_ROOT=${1#*=}; shift ;;
         --metrics-port-base) PORT_BASE=${2:?--metrics-port-base needs a port}; shift 2 ;;
         --metrics-port-base=*) PORT_BASE=${1#*=}; shift ;;
-        --state-dir|--state-dir=*|--metrics-addr|--metrics-addr=*)
+        --state-dir|--state-dir=*|--metrics-addr|--metrics-addr=*|--application-server|--application-server=*)
             echo "scale-out: $1 is set per instance; use --state-root / --metrics-port-base" >&2
             exit 2 ;;
         --bootstrap-servers|--bootstrap-servers=*) HAVE_SERVERS=1; APP_ARGS+=("$1"); shift ;;
@@ -57,7 +59,7 @@ fi
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 scripts/install-deps.sh
-cargo build --quiet --example temperature_averages
+cargo build --quiet --features sink,http --example temperature_averages
 BIN="$CARGO_TARGET_DIR/debug/examples/temperature_averages"
 mkdir -p "$STATE_ROOT"
 
@@ -66,7 +68,7 @@ stop_all() {
     trap - INT TERM
     echo "stopping ${#PIDS[@]} instances: ${PIDS[*]}"
     for pid in "${PIDS[@]}"; do
-        kill -INT "$pid" 2>/dev/null || true
+        kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true

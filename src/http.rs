@@ -1,51 +1,92 @@
-//! A tiny, bounded HTTP/1.1 server on the loopback interface, for Prometheus scrapes
-//! (`GET /metrics`) and other small read-only endpoints of an application.
+//! An HTTP server for an application's read-only endpoints: Prometheus scrapes (`GET
+//! /metrics`, [`metrics_router`]) and routes of your own, such as interactive queries of its
+//! stores. Enabled by the `http` feature.
 //!
 //! ```
-//! use kstreams::http::{metrics_handler, HttpServer};
+//! use kstreams::http::{metrics_router, HttpServer};
 //! use metrics_exporter_prometheus::PrometheusBuilder;
 //!
 //! let recorder = PrometheusBuilder::new().build_recorder();
 //! let handle = recorder.handle();
 //! metrics::with_local_recorder(&recorder, || metrics::counter!("demo_total").increment(1));
-//! let server = HttpServer::start("127.0.0.1:0".parse()?, metrics_handler(handle))?;
+//! let server = HttpServer::start("127.0.0.1:0".parse()?, metrics_router(handle))?;
 //! println!("scrape http://{}/metrics", server.local_addr());
 //! server.stop();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! One thread accepts and answers connections one at a time (a scrape endpoint needs no
-//! more), a request head is read up to [`MAX_REQUEST_BYTES`] and sockets time out after
-//! [`IO_TIMEOUT`], so a slow or hostile client costs at most that. It binds loopback
-//! addresses only: metrics and state are not for the network unless a proxy is put in front.
-//! Standard library sockets only — no async runtime, no HTTP framework.
+//! Routes are an [`axum::Router`] (re-exported as [`kstreams::http::axum`](axum), so your
+//! routes and the server agree on its version); connections are served by hyper.
+//!
+//! **Threads.** kstreams programs are synchronous ([`crate::runtime::KafkaStreams`] blocks), so
+//! [`HttpServer::start`] needs no async runtime from its caller: it binds the address on the
+//! caller's thread (a bind error is returned at once) and serves on a thread of its own that
+//! runs a one-thread tokio runtime, which works the same from a plain `main` and from inside
+//! another tokio program. That thread only does socket I/O and routing. Handlers that block —
+//! interactive queries do: they wait until the stream thread owning the store answers — go
+//! through [`blocking`], which runs them on the runtime's blocking pool (at most
+//! [`MAX_BLOCKING_HANDLERS`] at once), so a slow query never holds up a scrape or another
+//! request. Keeping the server off any runtime of the caller also means a blocked handler can
+//! never starve the caller's tasks.
+//!
+//! **Bounds.** Each connection answers one request (`Connection: close`, as simple scrapers
+//! and scripts reading to the end of the reply expect; header names title-cased), its request head may be at most
+//! [`MAX_REQUEST_BYTES`] (431 beyond) and must arrive within [`IO_TIMEOUT`], a connection
+//! lives at most [`CONNECTION_TIMEOUT`], and at most [`MAX_CONNECTIONS`] are served at once
+//! (further ones wait to be accepted). Only what routes answer is served: axum answers 405
+//! to other methods on a route (its `get` routes answer `HEAD` too) and 404 to other paths
+//! ([`not_found`] is a fallback with a message).
+//!
+//! **Address.** The server binds whatever address it is given (port 0 picks a free port,
+//! [`HttpServer::local_addr`] tells which). It has no authentication or TLS: bind a loopback
+//! or private address, or put a proxy in front, unless metrics and state may be read by
+//! anyone who reaches the port.
+//!
+//! **Stopping.** [`HttpServer::stop`] (or dropping the server) stops accepting and releases
+//! the port at once, lets requests under way finish for up to [`STOP_GRACE`], then closes what
+//! is left and returns.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+pub use axum;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::PrometheusBuilder;
+/// What renders the recorded metrics (from [`install_prometheus_recorder`]).
+pub use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 /// Largest request head (request line and headers) read; longer requests get 431.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
-/// Read and write timeout of a connection.
+/// How long a client may take to send its request head.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the accept loop looks at the stop flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(50);
+/// How long a connection may live, from accept to the end of the reply.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; further ones wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Handlers run through [`blocking`] at once; further ones wait for a thread.
+pub const MAX_BLOCKING_HANDLERS: usize = 8;
+/// How long [`HttpServer::stop`] lets requests under way finish.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Pause after a failed accept (e.g. out of file descriptors) before the next one.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// `Content-Type` of the Prometheus text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// What failed while serving HTTP or installing the metrics recorder.
+/// What failed while starting the HTTP server or installing the metrics recorder.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// The address is not a loopback address.
-    #[error("{addr} is not a loopback address: the HTTP server only binds 127.0.0.1 (or ::1)")]
-    NotLoopback {
-        /// The rejected address.
-        addr: SocketAddr,
-    },
     /// Binding or configuring the listening socket failed.
     #[error("binding the HTTP server to {addr}: {source}")]
     Bind {
@@ -54,69 +95,13 @@ pub enum HttpError {
         /// The socket error.
         source: std::io::Error,
     },
-    /// The accept thread could not be started.
-    #[error("starting the HTTP server thread: {0}")]
+    /// The server's runtime or thread could not be started.
+    #[error("starting the HTTP server's thread: {0}")]
     Thread(std::io::Error),
     /// Installing the Prometheus recorder failed (another global recorder is installed).
     #[error("installing the Prometheus metrics recorder: {0}")]
     Recorder(String),
 }
-
-/// A parsed request: method and path (without the query string), and the query string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// `GET`, `HEAD`, …
-    pub method: String,
-    /// The path, e.g. `/metrics`.
-    pub path: String,
-    /// The query string without `?` (empty when absent).
-    pub query: String,
-}
-
-/// A response: status code, content type, body, and for a redirect its target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// HTTP status code.
-    pub status: u16,
-    /// `Content-Type` header value.
-    pub content_type: String,
-    /// The body.
-    pub body: Vec<u8>,
-    /// `Location` header value (redirects).
-    pub location: Option<String>,
-}
-
-impl Response {
-    /// A `text/plain` response.
-    pub fn text(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            content_type: "text/plain; charset=utf-8".into(),
-            body: body.into().into_bytes(),
-            location: None,
-        }
-    }
-
-    /// A `200 OK` with `content_type`.
-    pub fn ok(content_type: &str, body: Vec<u8>) -> Self {
-        Self { status: 200, content_type: content_type.into(), body, location: None }
-    }
-
-    /// A `307 Temporary Redirect` to `location` (the same request, elsewhere).
-    pub fn redirect(location: String) -> Self {
-        let mut r = Self::text(307, format!("see {location}\n"));
-        r.location = Some(location);
-        r
-    }
-
-    /// A 404 for `path`.
-    pub fn not_found(path: &str) -> Self {
-        Self::text(404, format!("no such resource: {path}\n"))
-    }
-}
-
-/// Answers requests; called on the server's thread, one request at a time.
-pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 
 /// Installs a Prometheus recorder as the global `metrics` recorder, so every metric the
 /// runtime records from then on can be rendered by the returned handle.
@@ -124,22 +109,54 @@ pub fn install_prometheus_recorder() -> Result<PrometheusHandle, HttpError> {
     PrometheusBuilder::new().install_recorder().map_err(|e| HttpError::Recorder(e.to_string()))
 }
 
-/// A handler serving `GET /metrics` in the Prometheus text format from `handle`.
-pub fn metrics_handler(handle: PrometheusHandle) -> Handler {
-    Arc::new(move |req: &Request| match req.path.as_str() {
-        "/metrics" => {
+/// Routes serving `GET /metrics` in the Prometheus text format from `handle` (and a line
+/// saying so at `/`). Merge your own routes into it with [`Router::merge`].
+pub fn metrics_router(handle: PrometheusHandle) -> Router {
+    let scrape = move || {
+        let handle = handle.clone();
+        async move {
             handle.run_upkeep();
-            Response::ok("text/plain; version=0.0.4; charset=utf-8", handle.render().into_bytes())
+            ([(CONTENT_TYPE, PROMETHEUS_TEXT)], handle.render())
         }
-        "/" => Response::text(200, "kstreams: metrics at /metrics\n"),
-        other => Response::not_found(other),
-    })
+    };
+    Router::new()
+        .route("/metrics", get(scrape))
+        .route("/", get(|| async { "kstreams: metrics at /metrics\n" }))
+}
+
+/// A fallback answering 404 with the path that was not found: `router.fallback(not_found)`.
+pub async fn not_found(uri: Uri) -> Response {
+    (StatusCode::NOT_FOUND, format!("no such resource: {}\n", uri.path())).into_response()
+}
+
+/// Runs the blocking `handler` on the server's blocking pool and answers what it returns (500
+/// if it panicked), so it does not hold up the server's thread; see the module doc.
+///
+/// ```
+/// use kstreams::http::axum::{routing::get, Router};
+/// use kstreams::http::blocking;
+///
+/// let slow = || "answered after a blocking call\n";
+/// let routes: Router = Router::new().route("/slow", get(move || blocking(slow)));
+/// ```
+pub async fn blocking<F, R>(handler: F) -> Response
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: IntoResponse + Send + 'static,
+{
+    match tokio::task::spawn_blocking(handler).await {
+        Ok(answer) => answer.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "an HTTP handler failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the request's handler failed\n").into_response()
+        }
+    }
 }
 
 /// A running server; stopped by [`Self::stop`] or on drop.
 pub struct HttpServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -150,21 +167,31 @@ impl std::fmt::Debug for HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` (a loopback address; port 0 picks a free port) and serves `handler` on a
-    /// thread. Only `GET` and `HEAD` are answered; other methods get 405.
-    pub fn start(addr: SocketAddr, handler: Handler) -> Result<Self, HttpError> {
-        if !addr.ip().is_loopback() {
-            return Err(HttpError::NotLoopback { addr });
-        }
+    /// Binds `addr` (any address; port 0 picks a free port) and serves `routes` on a thread
+    /// of its own until stopped.
+    pub fn start(addr: SocketAddr, routes: Router) -> Result<Self, HttpError> {
         let bind_err = |source| HttpError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).map_err(bind_err)?;
-        listener.set_nonblocking(true).map_err(bind_err)?;
-        let local = listener.local_addr().map_err(bind_err)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let socket = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+        socket.set_nonblocking(true).map_err(bind_err)?;
+        let local = socket.local_addr().map_err(bind_err)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(MAX_BLOCKING_HANDLERS)
+            .thread_name("kstreams-http-blocking")
+            .build()
+            .map_err(HttpError::Thread)?;
+        let listener = {
+            let _context = runtime.enter();
+            tokio::net::TcpListener::from_std(socket).map_err(bind_err)?
+        };
+        let (stop, stopped) = watch::channel(false);
         let thread = std::thread::Builder::new()
             .name("kstreams-http".into())
-            .spawn(move || accept_loop(&listener, &handler, &flag))
+            .spawn(move || {
+                runtime.block_on(serve(listener, routes, stopped));
+                // Blocking handlers still running finish on their own; do not wait for them.
+                runtime.shutdown_timeout(Duration::ZERO);
+            })
             .map_err(HttpError::Thread)?;
         tracing::info!(addr = %local, "HTTP server listening");
         Ok(Self { addr: local, stop, thread: Some(thread) })
@@ -175,13 +202,14 @@ impl HttpServer {
         self.addr
     }
 
-    /// Stops accepting and waits for the server thread.
+    /// Stops accepting, lets requests under way finish (up to [`STOP_GRACE`]) and waits for
+    /// the server's thread.
     pub fn stop(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.send_replace(true);
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 tracing::error!("the HTTP server thread panicked");
@@ -196,127 +224,99 @@ impl Drop for HttpServer {
     }
 }
 
-fn accept_loop(listener: &TcpListener, handler: &Handler, stop: &AtomicBool) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                if let Err(e) = serve(stream, handler) {
-                    tracing::debug!(%peer, error = %e, "HTTP connection failed");
+/// Resolves once the server is asked to stop (or its handle is gone).
+async fn stopping(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// The accept loop: one task per connection, at most [`MAX_CONNECTIONS`] at once.
+async fn serve(listener: tokio::net::TcpListener, routes: Router, stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    let stopped = stopping(stop.clone());
+    tokio::pin!(stopped);
+    loop {
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            _ = &mut stopped => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // never closed
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
                 }
+            },
+        };
+        let service = TowerToHyperService::new(routes.clone());
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .keep_alive(false)
+                // `Content-Type`, `Location`, as the server wrote them before hyper.
+                .title_case_headers(true)
+                .max_buf_size(MAX_REQUEST_BYTES)
+                .header_read_timeout(IO_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let served = tokio::time::timeout(CONNECTION_TIMEOUT, async {
+                tokio::select! {
+                    done = connection.as_mut() => done,
+                    _ = stopping(stop) => {
+                        // Finishes a request under way; closes a connection waiting for one.
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                }
+            });
+            match served.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTP connection failed"),
+                Err(_) => tracing::debug!(%peer, "HTTP connection closed after {CONNECTION_TIMEOUT:?}"),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
-            Err(e) => {
-                tracing::warn!(error = %e, "HTTP accept failed");
-                std::thread::sleep(ACCEPT_POLL);
-            }
-        }
+        });
     }
-}
-
-/// Reads one request head, answers it and closes the connection.
-fn serve(mut stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let head_complete = loop {
-        if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
-            break true;
-        }
-        if buf.len() >= MAX_REQUEST_BYTES {
-            break false;
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            break !buf.is_empty();
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let (response, head_only) = if !head_complete {
-        (Response::text(431, "request head too large\n"), false)
-    } else {
-        match parse_request(&buf) {
-            None => (Response::text(400, "malformed request\n"), false),
-            Some(req) if req.method == "GET" => (handler(&req), false),
-            Some(req) if req.method == "HEAD" => (handler(&req), true),
-            Some(_) => (Response::text(405, "only GET and HEAD are supported\n"), false),
-        }
-    };
-    write_response(&mut stream, &response, head_only)?;
-    linger(&mut stream)
-}
-
-/// Closes our side, then reads (a bounded amount of) what the client still sends, so that
-/// closing with unread input does not reset the connection before the client read the reply.
-fn linger(stream: &mut TcpStream) -> std::io::Result<()> {
-    stream.shutdown(std::net::Shutdown::Write)?;
-    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let mut sink = [0u8; 4096];
-    let mut left = 16 * MAX_REQUEST_BYTES;
-    while left > 0 {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
+    drop(listener); // the port is free from here on
+    let drained =
+        tokio::time::timeout(STOP_GRACE, async { while connections.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "HTTP connections still open {STOP_GRACE:?} after stop; closing them"
+        );
+        connections.abort_all();
     }
-    Ok(())
-}
-
-/// Parses the request line (`METHOD /path?query HTTP/1.x`).
-fn parse_request(head: &[u8]) -> Option<Request> {
-    let text = std::str::from_utf8(head).ok()?;
-    let line = text.lines().next()?;
-    let mut parts = line.split_ascii_whitespace();
-    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return None;
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Some(Request { method: method.to_string(), path: path.to_string(), query: query.to_string() })
-}
-
-fn write_response(stream: &mut TcpStream, r: &Response, head_only: bool) -> std::io::Result<()> {
-    let reason = match r.status {
-        200 => "OK",
-        307 => "Temporary Redirect",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        _ => "",
-    };
-    // Only our own handlers set a location; refuse line breaks anyway (header injection).
-    let location = match &r.location {
-        Some(l) if !l.contains(['\r', '\n']) => format!("Location: {l}\r\n"),
-        _ => String::new(),
-    };
-    let head = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{location}Connection: close\r\n\r\n",
-        r.status,
-        r.content_type,
-        r.body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    if !head_only {
-        stream.write_all(&r.body)?;
-    }
-    stream.flush()
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests may unwrap
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
     use super::*;
 
-    fn get(addr: SocketAddr, raw: &str) -> String {
+    fn send(addr: SocketAddr, raw: &str) -> String {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         s.write_all(raw.as_bytes()).unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
+    }
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
     }
 
     #[test]
@@ -326,16 +326,17 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             metrics::counter!("kstreams_test_scrapes_total", "thread" => "t-1").increment(3);
         });
-        let server = HttpServer::start("127.0.0.1:0".parse().unwrap(), metrics_handler(handle)).unwrap();
+        let server = HttpServer::start(loopback(), metrics_router(handle)).unwrap();
         let addr = server.local_addr();
         assert_ne!(addr.port(), 0);
-        let body = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let body = send(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+        assert!(body.contains("Connection: close\r\n"), "{body}");
         assert!(body.contains("kstreams_test_scrapes_total{thread=\"t-1\"} 3"), "{body}");
-        assert!(get(addr, "GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
-        assert!(get(addr, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
-        assert!(get(addr, "garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
-        let head = get(addr, "HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(send(addr, "GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(send(addr, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+        assert!(send(addr, "garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
+        let head = send(addr, "HEAD /metrics HTTP/1.1\r\n\r\n");
         assert!(head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"), "{head}");
         server.stop();
         assert!(TcpStream::connect(addr).is_err(), "stopped servers release the port");
@@ -343,24 +344,51 @@ mod tests {
 
     #[test]
     fn oversized_requests_are_refused() {
-        let handler: Handler = Arc::new(|_: &Request| Response::text(200, "ok"));
-        let server = HttpServer::start("127.0.0.1:0".parse().unwrap(), handler).unwrap();
+        let server = HttpServer::start(loopback(), Router::new().fallback(not_found)).unwrap();
         let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_REQUEST_BYTES));
-        assert!(get(server.local_addr(), &long).starts_with("HTTP/1.1 431"));
+        assert!(send(server.local_addr(), &long).starts_with("HTTP/1.1 431"));
+        let missing = send(server.local_addr(), "GET /missing HTTP/1.1\r\n\r\n");
+        assert!(missing.starts_with("HTTP/1.1 404") && missing.ends_with("no such resource: /missing\n"));
     }
 
     #[test]
-    fn only_loopback_addresses_are_bound() {
-        let handler: Handler = Arc::new(|_: &Request| Response::text(200, "ok"));
-        let e = HttpServer::start("0.0.0.0:0".parse().unwrap(), handler).unwrap_err();
-        assert!(matches!(e, HttpError::NotLoopback { .. }), "{e}");
+    fn any_address_is_bound() {
+        let server =
+            HttpServer::start("0.0.0.0:0".parse().unwrap(), Router::new().fallback(not_found)).unwrap();
+        assert!(server.local_addr().ip().is_unspecified());
+        let at = SocketAddr::from(([127, 0, 0, 1], server.local_addr().port()));
+        assert!(send(at, "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
     }
 
     #[test]
-    fn request_lines_are_parsed() {
-        let r = parse_request(b"GET /windows?sensor=7 HTTP/1.1\r\n\r\n").unwrap();
-        assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("GET", "/windows", "sensor=7"));
-        assert!(parse_request(b"GET nope HTTP/1.1\r\n\r\n").is_none());
-        assert!(parse_request(b"\xff\xfe").is_none());
+    fn a_blocking_handler_holds_up_no_other_request() {
+        let slow = || {
+            std::thread::sleep(Duration::from_secs(3));
+            "slow\n"
+        };
+        let routes = Router::new()
+            .route("/slow", get(move || blocking(slow)))
+            .route("/fast", get(|| async { "fast\n" }))
+            .route("/panics", get(|| blocking(|| -> &'static str { panic!("handler bug") })));
+        let server = HttpServer::start(loopback(), routes).unwrap();
+        let addr = server.local_addr();
+        let waiting = std::thread::spawn(move || send(addr, "GET /slow HTTP/1.1\r\n\r\n"));
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        assert!(send(addr, "GET /fast HTTP/1.1\r\n\r\n").ends_with("fast\n"));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(send(addr, "GET /panics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 500"));
+        assert!(waiting.join().unwrap().ends_with("slow\n"));
+    }
+
+    #[test]
+    fn stopping_closes_idle_connections_at_once() {
+        let server = HttpServer::start(loopback(), Router::new().fallback(not_found)).unwrap();
+        let idle = TcpStream::connect(server.local_addr()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        server.stop();
+        assert!(started.elapsed() < Duration::from_secs(2), "stop took {:?}", started.elapsed());
+        drop(idle);
     }
 }

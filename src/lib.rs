@@ -6,17 +6,25 @@
 //!
 //! This facade re-exports the workspace crates:
 //! [`core`] (records, serdes, the Processor API, topologies and tasks), [`state`] (stores),
-//! [`dsl`] (the typed DSL), [`runtime`] (running on Kafka) and [`sink`] (storing results in a
-//! database), plus [`http`], a small loopback HTTP server for Prometheus scrapes. Most programs
-//! only need the [`prelude`].
+//! [`dsl`] (the typed DSL) and [`runtime`] (running on Kafka). Most programs only need the
+//! [`prelude`].
+//!
+//! Two optional features, both off by default, add what only some programs need:
+//!
+//! - `sink`: `kstreams::sink` (the `kstreams-sink` crate), storing results in a database
+//!   (SQLite, compiled from source);
+//! - `http`: `kstreams::http`, an HTTP server (axum on hyper) for Prometheus scrapes at
+//!   `/metrics` and routes of your own, such as interactive queries.
 #![deny(missing_docs)]
 
 pub use kstreams_core as core;
 pub use kstreams_dsl as dsl;
 pub use kstreams_runtime as runtime;
+#[cfg(feature = "sink")]
 pub use kstreams_sink as sink;
 pub use kstreams_state as state;
 
+#[cfg(feature = "http")]
 pub mod http;
 
 /// Everything a topology function and its `main` usually need.

@@ -27,13 +27,9 @@ use rdkafka::message::Headers as _;
 use rdkafka::Message;
 
 mod broker_support;
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
 
 use broker_support::*;
-use common::TemperatureSettings;
+use kstreams_example::TemperatureSettings;
 
 /// Serializes the tests of this binary.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -73,7 +69,7 @@ impl Setup {
         config(self.servers(), &self.app, client, state_dir)
     }
 
-    fn produce(&self, readings: &[common::Reading], placement: Placement, pace: Duration) {
+    fn produce(&self, readings: &[kstreams_example::Reading], placement: Placement, pace: Duration) {
         produce(self.servers(), &self.settings.input_topic, readings, placement, pace);
     }
 
@@ -83,7 +79,7 @@ impl Setup {
 }
 
 /// Whether the results hold window `minute` of every sensor.
-fn has_window(minute: i64) -> impl Fn(&BTreeMap<(u32, i64), common::WindowAverage>) -> bool {
+fn has_window(minute: i64) -> impl Fn(&BTreeMap<(u32, i64), kstreams_example::WindowAverage>) -> bool {
     let start = (T0 as i64 + minute * 60) * 1000;
     move |got| (0..SENSORS).all(|s| got.contains_key(&(s, start)))
 }

@@ -16,13 +16,10 @@ use std::time::Duration;
 use kstreams_broker_harness::{unique_name, TestBroker};
 
 mod broker_support;
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
 
 use broker_support::{counter_total, Placement};
-use common::{Reading, TemperatureSettings};
+use kstreams_example::expected;
+use kstreams_example::{Reading, TemperatureSettings};
 
 const SENSORS: u32 = 12;
 const READINGS: u32 = 60_000;
@@ -86,7 +83,7 @@ fn an_hour_of_unkeyed_backlog_gives_exact_windows_with_a_ten_second_grace() {
     let app = unique_name("backlog");
     let config = broker_support::config(broker.bootstrap(), &app, &format!("{app}-1"), dir.path());
     let mut b = kstreams::dsl::StreamsBuilder::new();
-    common::temperature_averages(&mut b, &settings);
+    kstreams_example::temperature_averages(&mut b, &settings);
     let streams = broker_support::start(b.build().unwrap(), config);
 
     let mut reader = broker_support::OutputReader::new(broker.bootstrap(), &settings.output_topic);

@@ -14,11 +14,8 @@ use kstreams::core::EventTimeConfig;
 use kstreams::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
-use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
+use kstreams_example::expected;
+use kstreams_example::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
 const INPUT: &str = "eventos_sensores";
 const REPARTITION: &str = "test-app-readings-by-sensor-repartition";

@@ -28,13 +28,10 @@ use kstreams::runtime::{ProcessingGuarantee, State, StreamsConfig};
 use kstreams_broker_harness::{unique_name, TestBroker};
 
 mod broker_support;
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
 
 use broker_support::*;
-use common::TemperatureSettings;
+use kstreams_example::expected;
+use kstreams_example::TemperatureSettings;
 
 const EOS: ProcessingGuarantee = ProcessingGuarantee::ExactlyOnceV2;
 
@@ -93,7 +90,7 @@ impl Setup {
     /// Produces `readings` (the unkeyed placement) from a thread, pausing `pace` per step.
     fn produce_in_background(
         &self,
-        readings: &[common::Reading],
+        readings: &[kstreams_example::Reading],
         pace: Duration,
     ) -> std::thread::JoinHandle<()> {
         let (servers, topic, readings) =
@@ -108,7 +105,7 @@ impl Setup {
     /// A fresh instance (empty state directory, same application id) restores every store
     /// from its changelog, read committed; its window stores must hold exactly `want`: the
     /// changelogs carry the committed state, no more and no less.
-    fn assert_changelogs_restore_to(&self, want: &BTreeMap<(u32, i64), common::WindowAverage>) {
+    fn assert_changelogs_restore_to(&self, want: &BTreeMap<(u32, i64), kstreams_example::WindowAverage>) {
         let dir = self.dir.path().join("verifier");
         let config = config_with(self.servers(), &self.app, "verifier", &dir, EOS);
         let mut streams = start(Variant::Unkeyed.topology(&self.settings), config);
@@ -124,7 +121,7 @@ impl Setup {
 }
 
 /// Whether the results hold window `minute` of every sensor.
-fn has_window(minute: i64) -> impl Fn(&BTreeMap<(u32, i64), common::WindowAverage>) -> bool {
+fn has_window(minute: i64) -> impl Fn(&BTreeMap<(u32, i64), kstreams_example::WindowAverage>) -> bool {
     let start = (T0 as i64 + minute * 60) * 1000;
     move |got| (0..SENSORS).all(|s| got.contains_key(&(s, start)))
 }

@@ -9,18 +9,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kstreams::http::{install_prometheus_recorder, metrics_handler, HttpServer};
+use kstreams::http::{install_prometheus_recorder, metrics_router, not_found, HttpServer};
 use kstreams::prelude::*;
 use kstreams::runtime::{KafkaStreams, State, StreamsConfig};
 use kstreams_broker_harness::{unique_name, TestCluster};
 
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
-use common::queries::queries_handler;
-use common::simulator::{Compression, Publish, ReadingProducer, Simulation};
-use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
+use kstreams_example::expected;
+use kstreams_example::queries::queries_router;
+use kstreams_example::simulator::{Compression, Publish, ReadingProducer, Simulation};
+use kstreams_example::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
 const T0: f64 = 1_764_115_200.0; // a minute boundary
 const SENSORS: u32 = 4;
@@ -109,8 +106,8 @@ fn queries_over_http_on(cluster: TestCluster) {
     let mut b = StreamsBuilder::new();
     temperature_averages(&mut b, &settings);
     let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
-    let handler = queries_handler(streams.queries(), 60_000, metrics_handler(handle));
-    let server = HttpServer::start("127.0.0.1:0".parse().unwrap(), handler).unwrap();
+    let routes = queries_router(streams.queries(), 60_000).merge(metrics_router(handle)).fallback(not_found);
+    let server = HttpServer::start("127.0.0.1:0".parse().unwrap(), routes).unwrap();
     let addr = server.local_addr();
     start_on(&cluster, &mut streams);
     assert_eq!(
@@ -248,9 +245,8 @@ fn redirects_on(cluster: TestCluster) {
         let mut b = StreamsBuilder::new();
         temperature_averages(&mut b, &settings);
         let mut streams = KafkaStreams::new(Arc::new(b.build().unwrap()), config);
-        let fallback: kstreams::http::Handler =
-            Arc::new(|r: &kstreams::http::Request| kstreams::http::Response::not_found(&r.path));
-        let server = HttpServer::start(addr, queries_handler(streams.queries(), 60_000, fallback)).unwrap();
+        let routes = queries_router(streams.queries(), 60_000).fallback(not_found);
+        let server = HttpServer::start(addr, routes).unwrap();
         start_on(&cluster, &mut streams);
         (streams, server, addr)
     };

@@ -19,13 +19,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
-use common::queries::STATS_STORE;
-use common::simulator::{Compression, Publish, ReadingProducer};
-use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
+use kstreams_example::expected;
+use kstreams_example::simulator::{Compression, Publish, ReadingProducer};
+use kstreams_example::STATS_STORE;
+use kstreams_example::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
 const SENSORS: u32 = 6;
 const MINUTES: u32 = 4;

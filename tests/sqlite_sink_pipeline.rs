@@ -18,12 +18,9 @@ use kstreams_broker_harness::TestBroker;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
-use common::simulator::{Compression, Publish, ReadingProducer, Simulation};
-use common::{temperature_averages, Reading, TemperatureSettings};
+use kstreams_example::expected;
+use kstreams_example::simulator::{Compression, Publish, ReadingProducer, Simulation};
+use kstreams_example::{temperature_averages, Reading, TemperatureSettings};
 
 const T0: f64 = 1_764_115_200.0; // a minute boundary
 
@@ -134,7 +131,7 @@ fn run_on(cluster: Cluster, keyed: bool, compression: Compression) {
         let (output, group) = (settings.output_topic.clone(), format!("db-sink-{run}"));
         std::thread::spawn(move || {
             let mut sink = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();
-            common::store::store_results(&servers, &output, &group, &mut sink, &stop, &stored)
+            kstreams_example::store::store_results(&servers, &output, &group, &mut sink, &stop, &stored)
         })
     };
     let reader = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();

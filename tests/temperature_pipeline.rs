@@ -16,13 +16,9 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::Message;
 
-#[path = "../examples/common/mod.rs"]
-mod common;
-#[path = "expected/mod.rs"]
-mod expected;
-use common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
+use kstreams_example::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
-use expected::{readings, SENSORS, T0};
+use kstreams_example::expected::{self, readings, SENSORS, T0};
 
 /// What the pipeline must output: one result per sensor and closed minute.
 fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(u32, i64), WindowAverage> {

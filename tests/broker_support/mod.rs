@@ -18,9 +18,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::Message;
 
-use crate::common::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
+use kstreams_example::{temperature_averages, Reading, TemperatureSettings, WindowAverage};
 
-pub use crate::expected::{readings, SENSORS, T0};
+pub use kstreams_example::expected::{readings, SENSORS, T0};
 
 /// The broker a test runs on: the binary's shared one, or one of its own (to restart it).
 pub enum Broker {
@@ -60,7 +60,7 @@ pub fn closing_time_ms(minutes: u32) -> i64 {
 }
 
 pub fn expected(readings: &[Reading], closed_before_ms: i64) -> BTreeMap<(u32, i64), WindowAverage> {
-    crate::expected::window_averages(readings, Some(closed_before_ms))
+    kstreams_example::expected::window_averages(readings, Some(closed_before_ms))
 }
 
 pub fn assert_same(got: &BTreeMap<(u32, i64), WindowAverage>, want: &BTreeMap<(u32, i64), WindowAverage>) {
@@ -90,7 +90,7 @@ pub fn keyed_topology(s: &TemperatureSettings) -> Topology {
     )
     .suppress(Suppressed::until_window_closes())
     .to_stream()
-    .map(crate::common::window_average)
+    .map(kstreams_example::window_average)
     .to(&s.output_topic, Produced::with(StringSerde, JsonSerde::new()));
     b.build().unwrap()
 }
@@ -644,7 +644,7 @@ pub fn stored_windows(streams: &KafkaStreams) -> BTreeMap<(u32, i64), WindowAver
         .flatten()
         .map(|(sensor, start, stats)| {
             let window = Window { start, end: start + 60_000 };
-            let w = crate::common::window_average(Windowed { key: sensor, window }, stats).1;
+            let w = kstreams_example::window_average(Windowed { key: sensor, window }, stats).1;
             ((sensor, start), w)
         })
         .collect()

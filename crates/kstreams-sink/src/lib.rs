@@ -19,7 +19,8 @@
 //!
 //! It is its own crate so that SQLite (compiled from source by `rusqlite`'s `bundled` feature,
 //! so no system library is needed) is built only by programs that store results; the
-//! `kstreams` facade re-exports it as `kstreams::sink`.
+//! `kstreams` facade re-exports it as `kstreams::sink` with its `sink` feature (off by
+//! default).
 #![deny(missing_docs)]
 
 mod error;

@@ -1,10 +1,9 @@
 //! Readings the root integration tests feed the temperature pipeline, and the answer it must
 //! give, computed directly from the readings (shared, so every test checks the same rule).
-#![allow(dead_code)] // each test binary uses part of it
 
 use std::collections::BTreeMap;
 
-use crate::common::{Reading, WindowAverage};
+use crate::{Reading, WindowAverage};
 
 /// Sensors in [`readings`].
 pub const SENSORS: u32 = 6;

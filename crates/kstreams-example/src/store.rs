@@ -10,8 +10,8 @@ use kstreams::sink::{Sink, WindowResult};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::Message;
 
-use super::viewer::{results_consumer, DRAIN};
-use super::WindowAverage;
+use crate::viewer::{results_consumer, DRAIN};
+use crate::WindowAverage;
 
 /// Rows written per database transaction at most.
 const BATCH: usize = 500;

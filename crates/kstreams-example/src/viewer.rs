@@ -8,7 +8,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 
-use super::WindowAverage;
+use crate::WindowAverage;
 
 /// How long readers keep reading after being asked to stop, for results committed meanwhile.
 pub const DRAIN: Duration = Duration::from_secs(3);

@@ -9,32 +9,42 @@
 //! Open windows are included (their current aggregate); windows leave the store once they
 //! are older than its retention (`QUERYABLE_FOR`, one hour). An instance answers for the sensors of
 //! its own tasks; for another instance's sensor it redirects (307) to that instance, named by
-//! its `application.server` (the `--metrics-addr` of each instance), or answers 404 when no
-//! instance is known to host the sensor.
-
-use std::sync::Arc;
+//! its `application.server` (the `--metrics-addr`, or `--application-server`, of each
+//! instance), or answers 404 when no instance is known to host the sensor.
 
 use kstreams::dsl::stores::WindowStore;
 use kstreams::dsl::Stats;
-use kstreams::http::{Handler, Request, Response};
+use kstreams::http::axum::extract::{Path, RawQuery};
+use kstreams::http::axum::http::header::{CONTENT_TYPE, LOCATION};
+use kstreams::http::axum::http::{HeaderValue, StatusCode};
+use kstreams::http::axum::response::{IntoResponse, Response};
+use kstreams::http::axum::routing::get;
+use kstreams::http::axum::Router;
+use kstreams::http::blocking;
 use kstreams::prelude::*;
 use kstreams::runtime::StoreQueries;
 
-use super::WindowAverage;
-
-/// The window store of [`super::temperature_averages`].
-pub const STATS_STORE: &str = "temperature-stats";
+use crate::{WindowAverage, STATS_STORE};
 
 /// The typed store the queries read: sensor id → stats per window.
 type StatsStore = WindowStore<u32, Stats>;
 
-/// A handler answering `/sensors/...` from `queries` (windows of `window_ms`) and passing
-/// every other path to `fallback` (e.g. [`kstreams::http::metrics_handler`]).
-pub fn queries_handler(queries: StoreQueries, window_ms: i64, fallback: Handler) -> Handler {
-    Arc::new(move |req: &Request| match req.path.strip_prefix("/sensors/") {
-        Some(rest) => answer(&queries, window_ms, rest, &req.query),
-        None => fallback(req),
-    })
+/// Routes answering `/sensors/<id>/latest` and `/sensors/<id>/windows` from `queries`
+/// (windows of `window_ms`). The store queries block, so they run through
+/// [`kstreams::http::blocking`]. Merge other routes (e.g. [`kstreams::http::metrics_router`])
+/// into it.
+pub fn queries_router(queries: StoreQueries, window_ms: i64) -> Router {
+    let route = move |what: &'static str| {
+        let queries = queries.clone();
+        get(move |Path(id): Path<String>, RawQuery(query): RawQuery| {
+            let queries = queries.clone();
+            let rest = format!("{id}/{what}");
+            blocking(move || answer(&queries, window_ms, &rest, query.as_deref().unwrap_or("")))
+        })
+    };
+    Router::new()
+        .route("/sensors/{id}/latest", route("latest"))
+        .route("/sensors/{id}/windows", route("windows"))
 }
 
 /// What a request under `/sensors/` asks for.
@@ -105,11 +115,17 @@ pub fn sensor_windows(
     ))
 }
 
+/// A `text/plain` answer.
+fn text(status: StatusCode, body: String) -> Response {
+    (status, body).into_response()
+}
+
+/// The answer to `/sensors/<rest>?<query>`.
 fn answer(queries: &StoreQueries, window_ms: i64, rest: &str, query: &str) -> Response {
     let q = match parse(rest, query) {
         Ok(Some(q)) => q,
-        Ok(None) => return Response::not_found(&format!("/sensors/{rest}")),
-        Err(message) => return Response::text(400, format!("{message}\n")),
+        Ok(None) => return text(StatusCode::NOT_FOUND, format!("no such resource: /sensors/{rest}\n")),
+        Err(message) => return text(StatusCode::BAD_REQUEST, format!("{message}\n")),
     };
     let (id, from, to) = match q {
         SensorQuery::Latest(id) => (id, i64::MIN, i64::MAX),
@@ -118,18 +134,18 @@ fn answer(queries: &StoreQueries, window_ms: i64, rest: &str, query: &str) -> Re
     let windows = match sensor_windows(queries, window_ms, id, from, to) {
         Ok(Some(w)) => w,
         Ok(None) => return elsewhere(queries, id, rest, query),
-        Err(e) => return Response::text(503, format!("query failed: {e:#}\n")),
+        Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, format!("query failed: {e:#}\n")),
     };
     let body = match q {
         SensorQuery::Latest(_) => match windows.last() {
             Some(w) => serde_json::to_vec(w),
-            None => return Response::text(404, format!("sensor {id} has no window\n")),
+            None => return text(StatusCode::NOT_FOUND, format!("sensor {id} has no window\n")),
         },
         SensorQuery::Windows(..) => serde_json::to_vec(&windows),
     };
     match body {
-        Ok(body) => Response::ok("application/json", body),
-        Err(e) => Response::text(500, format!("encoding the answer: {e}\n")),
+        Ok(body) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding the answer: {e}\n")),
     }
 }
 
@@ -142,13 +158,20 @@ fn elsewhere(queries: &StoreQueries, id: u32, rest: &str, query: &str) -> Respon
         .ok()
         .and_then(|key| queries.metadata_for_key(STATS_STORE, &key).ok())
         .and_then(|meta| meta.host.filter(|_| !meta.local));
-    match host {
-        Some(host) => {
-            let query = if query.is_empty() { String::new() } else { format!("?{query}") };
-            Response::redirect(format!("http://{host}/sensors/{rest}{query}"))
+    let Some(host) = host else {
+        let message = format!("sensor {id} is not hosted by this instance, nor by any known one\n");
+        return text(StatusCode::NOT_FOUND, message);
+    };
+    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+    let location = format!("http://{host}/sensors/{rest}{query}");
+    // The host comes from another instance (through the hosts topic): refuse what is not a
+    // header value (line breaks: header injection) instead of passing it on.
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            (StatusCode::TEMPORARY_REDIRECT, [(LOCATION, value)], format!("see {location}\n")).into_response()
         }
-        None => {
-            Response::text(404, format!("sensor {id} is not hosted by this instance, nor by any known one\n"))
+        Err(_) => {
+            text(StatusCode::BAD_GATEWAY, format!("sensor {id} is hosted at an invalid address: {host:?}\n"))
         }
     }
 }
