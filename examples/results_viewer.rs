@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use kstreams::runtime::shutdown::listen_for_signals;
+use kstreams::runtime::listen_for_signals;
 use kstreams::runtime::ShutdownHandle;
 use kstreams_example::viewer;
 

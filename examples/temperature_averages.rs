@@ -29,7 +29,7 @@
 //! `tests/example_signals.rs` runs exactly this `main` in a child process and signals it.
 
 use clap::Parser;
-use kstreams::runtime::shutdown::listen_for_signals;
+use kstreams::runtime::listen_for_signals;
 use kstreams::runtime::ShutdownHandle;
 use kstreams_example::app::{run, Args};
 

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use kstreams::prelude::*;
-use kstreams::runtime::shutdown::listen_for_signals;
-use kstreams::runtime::topics::plan_internal_topics;
+use kstreams::runtime::listen_for_signals;
+use kstreams::runtime::plan_internal_topics;
 use kstreams::runtime::{ShutdownHandle, TopicCreator};
 use kstreams_broker_harness::unique_name;
 use kstreams_example::app::{run, Args};

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kstreams::dsl::stores::WindowStore;
 use kstreams::dsl::Stats;
 use kstreams::prelude::*;
 use kstreams::runtime::{KafkaStreams, State, StreamsConfig};
+use kstreams::state::WindowStore;
 use kstreams_broker_harness::{unique_name, TestCluster};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -633,7 +633,7 @@ pub fn signal(pid: u32, signal: &str) {
 /// The window statistics held by the window stores of `streams` (every task it runs), by
 /// `(sensor, window start)`, as the output would report them.
 pub fn stored_windows(streams: &KafkaStreams) -> BTreeMap<(u32, i64), WindowAverage> {
-    use kstreams::dsl::stores::WindowStore;
+    use kstreams::state::WindowStore;
     let by_task = streams
         .query_store::<WindowStore<u32, kstreams::dsl::Stats>, _>("temperature-stats", |_, store| {
             store.fetch_all(0, i64::MAX).unwrap()

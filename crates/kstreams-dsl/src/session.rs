@@ -1,34 +1,4 @@
-//! Session-windowed streams: per key, records closer than an inactivity gap form one session.
-//!
-//! Semantics follow Kafka Streams:
-//!
-//! - A session is `[start, end]`, both inclusive: the timestamps of its first and last record.
-//!   The windowed keys of the resulting table carry exactly these bounds.
-//! - A record at `t` joins every session of its key with `end >= t - gap` and
-//!   `start <= t + gap` (touching at the boundary counts: records exactly `gap` apart belong to
-//!   one session). All of them and the record merge into one session
-//!   `[min start, max end]`; the merged-away sessions are removed from the store and emitted as
-//!   deletions (`Change { new: None, old: Some(..) }`), then the merged session is emitted. A
-//!   session whose bounds do not change is updated in place: no deletion, `old` is its
-//!   previous value.
-//! - Merging needs [`Aggregator::merge`]. Aggregators without it (an [`FnAggregator`] without
-//!   `with_merger`) work as long as no record bridges two sessions; the first record that does
-//!   fails processing with an error naming the processor.
-//! - A session closes `gap + grace` after its end: once stream time `>= end + gap + grace`. With
-//!   `close time = stream time - gap - grace`, a record whose merged session would end at or
-//!   before the close time is dropped and counted as late. (Kafka's session processor drops
-//!   only `end < close time` while its suppression already emits at `end == close time`; the
-//!   closed rule here keeps the two consistent, as Kafka's time and sliding windows do.) The
-//!   store keeps sessions for `gap + grace` of stream time.
-//! - The table's windows carry grace `gap + grace`, so
-//!   [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
-//!   session once, when it closes; no later record can change a session with the same bounds.
-//!   As in Kafka Streams a closed session can still be *merged into a new one*: a record less
-//!   than `gap` after its end whose own session is still open bridges to it, the closed session
-//!   is deleted and the merged session (a different windowed key) is emitted when it closes.
-//!
-//! [`FnAggregator`]: crate::FnAggregator
-
+//! [`SessionWindowedKStream`]: aggregations over session windows.
 use std::sync::Arc;
 
 use kstreams_core::{millis, SessionWindows, Windowed};
@@ -48,7 +18,38 @@ impl<K: Clone + 'static, V: Clone + 'static> WindowSpec<K, V> for SessionWindows
     }
 }
 
-/// A grouped stream with session windows; see the [module docs](self) for the semantics.
+/// A grouped stream with session windows.
+///
+/// Session-windowed streams: per key, records closer than an inactivity gap form one session.
+///
+/// Semantics follow Kafka Streams:
+///
+/// - A session is `[start, end]`, both inclusive: the timestamps of its first and last record.
+///   The windowed keys of the resulting table carry exactly these bounds.
+/// - A record at `t` joins every session of its key with `end >= t - gap` and
+///   `start <= t + gap` (touching at the boundary counts: records exactly `gap` apart belong to
+///   one session). All of them and the record merge into one session
+///   `[min start, max end]`; the merged-away sessions are removed from the store and emitted as
+///   deletions (`Change { new: None, old: Some(..) }`), then the merged session is emitted. A
+///   session whose bounds do not change is updated in place: no deletion, `old` is its
+///   previous value.
+/// - Merging needs [`Aggregator::merge`]. Aggregators without it (an [`FnAggregator`] without
+///   `with_merger`) work as long as no record bridges two sessions; the first record that does
+///   fails processing with an error naming the processor.
+/// - A session closes `gap + grace` after its end: once stream time `>= end + gap + grace`. With
+///   `close time = stream time - gap - grace`, a record whose merged session would end at or
+///   before the close time is dropped and counted as late. (Kafka's session processor drops
+///   only `end < close time` while its suppression already emits at `end == close time`; the
+///   closed rule here keeps the two consistent, as Kafka's time and sliding windows do.) The
+///   store keeps sessions for `gap + grace` of stream time.
+/// - The table's windows carry grace `gap + grace`, so
+///   [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
+///   session once, when it closes; no later record can change a session with the same bounds.
+///   As in Kafka Streams a closed session can still be *merged into a new one*: a record less
+///   than `gap` after its end whose own session is still open bridges to it, the closed session
+///   is deleted and the merged session (a different windowed key) is emitted when it closes.
+///
+/// [`FnAggregator`]: crate::FnAggregator
 pub struct SessionWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: SessionWindows,

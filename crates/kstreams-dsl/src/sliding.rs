@@ -1,30 +1,4 @@
-//! Sliding-windowed streams (Kafka Streams' KIP-450 sliding windows).
-//!
-//! With a time difference `d`:
-//!
-//! - Every window has size `d` and is inclusive at both ends: `[start, start + d]`.
-//! - Each record at `t` has a *left window* `[t - d, t]` and, if another record of its key lies
-//!   in `(t, t + d]`, a *right window* `[t + 1, t + 1 + d]`. These are the only windows; each
-//!   holds the aggregate of exactly the records it contains. As in Kafka Streams no window
-//!   starts before 0: a record at `t < d` has the left window `[0, d]`.
-//! - Every window a record creates or updates is emitted, in ascending order of start, with
-//!   the window's latest record timestamp. The result table's windowed keys carry
-//!   `Window { start, end: start + d }`.
-//! - Closing follows Kafka's rule with `close time = stream time - grace`: a window is closed,
-//!   and no longer updated or created, once its end `<= close time` (stream time
-//!   `>= end + grace`); each window a record cannot update for that reason counts as one late
-//!   record. A record whose right window would already be closed
-//!   (`t + 1 + d <= close time`) is dropped whole and counted once. So
-//!   [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
-//!   window exactly once.
-//! - Records with a negative timestamp are skipped (counted in `dropped_records`).
-//!
-//! The aggregate is computed incrementally, as Kafka's `KStreamSlidingWindowAggregate` does:
-//! the store keeps per window the accumulator and the window's latest record timestamp, and a
-//! new window copies the accumulator of the existing window holding exactly its other records.
-//! [`Aggregator::merge`] is not needed. The store keeps windows for `2d + grace + 1` of stream
-//! time (at least), enough to find those windows for any record that is not late.
-
+//! [`SlidingWindowedKStream`]: aggregations over sliding windows.
 use std::sync::Arc;
 
 use kstreams_core::{millis, SlidingWindows, Windowed};
@@ -54,7 +28,34 @@ impl<K: Clone + 'static, V: Clone + 'static> WindowSpec<K, V> for SlidingWindows
     }
 }
 
-/// A grouped stream with sliding windows; see the [module docs](self) for the semantics.
+/// A grouped stream with sliding windows.
+///
+/// Sliding-windowed streams (Kafka Streams' KIP-450 sliding windows).
+///
+/// With a time difference `d`:
+///
+/// - Every window has size `d` and is inclusive at both ends: `[start, start + d]`.
+/// - Each record at `t` has a *left window* `[t - d, t]` and, if another record of its key lies
+///   in `(t, t + d]`, a *right window* `[t + 1, t + 1 + d]`. These are the only windows; each
+///   holds the aggregate of exactly the records it contains. As in Kafka Streams no window
+///   starts before 0: a record at `t < d` has the left window `[0, d]`.
+/// - Every window a record creates or updates is emitted, in ascending order of start, with
+///   the window's latest record timestamp. The result table's windowed keys carry
+///   `Window { start, end: start + d }`.
+/// - Closing follows Kafka's rule with `close time = stream time - grace`: a window is closed,
+///   and no longer updated or created, once its end `<= close time` (stream time
+///   `>= end + grace`); each window a record cannot update for that reason counts as one late
+///   record. A record whose right window would already be closed
+///   (`t + 1 + d <= close time`) is dropped whole and counted once. So
+///   [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
+///   window exactly once.
+/// - Records with a negative timestamp are skipped (counted in `dropped_records`).
+///
+/// The aggregate is computed incrementally, as Kafka's `KStreamSlidingWindowAggregate` does:
+/// the store keeps per window the accumulator and the window's latest record timestamp, and a
+/// new window copies the accumulator of the existing window holding exactly its other records.
+/// [`Aggregator::merge`] is not needed. The store keeps windows for `2d + grace + 1` of stream
+/// time (at least), enough to find those windows for any record that is not late.
 pub struct SlidingWindowedKStream<K, V> {
     grouped: KGroupedStream<K, V>,
     windows: SlidingWindows,

@@ -7,7 +7,7 @@
 //! application and the [viewer](crate::viewer). With `--bootstrap-servers` it runs only the
 //! application against that cluster. Either way it runs until `--duration` passes, the
 //! [`ShutdownHandle`] it is given is triggered (the example's `main` triggers it on SIGINT and
-//! SIGTERM, through [`kstreams::runtime::shutdown::listen_for_signals`]) or something fails,
+//! SIGTERM, through [`kstreams::runtime::listen_for_signals`]) or something fails,
 //! and it then closes the instance cleanly: the final commit, checkpoints, leaving the group.
 
 use std::net::SocketAddr;

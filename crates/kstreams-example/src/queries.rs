@@ -12,7 +12,6 @@
 //! its `application.server` (the `--metrics-addr`, or `--application-server`, of each
 //! instance), or answers 404 when no instance is known to host the sensor.
 
-use kstreams::dsl::stores::WindowStore;
 use kstreams::dsl::Stats;
 use kstreams::http::axum::extract::{Path, RawQuery};
 use kstreams::http::axum::http::header::{CONTENT_TYPE, LOCATION};
@@ -23,6 +22,7 @@ use kstreams::http::axum::Router;
 use kstreams::http::blocking;
 use kstreams::prelude::*;
 use kstreams::runtime::StoreQueries;
+use kstreams::state::WindowStore;
 
 use crate::{WindowAverage, STATS_STORE};
 
@@ -92,8 +92,7 @@ pub fn sensor_windows(
     from: i64,
     to: i64,
 ) -> anyhow::Result<Option<Vec<WindowAverage>>> {
-    let key = U32Serde.serialize(&id)?;
-    let found = queries.query_key::<StatsStore, _>(STATS_STORE, &key, move |store| {
+    let found = queries.query_key::<StatsStore, _, _>(STATS_STORE, &id, &U32Serde, move |store| {
         store.fetch_range(&id, from, to).map_err(|e| e.to_string())
     })?;
     let Some(windows) = found else { return Ok(None) };
@@ -153,10 +152,9 @@ fn answer(queries: &StoreQueries, window_ms: i64, rest: &str, query: &str) -> Re
 /// (by its `application.server`, announced through the application's hosts topic), or a 404
 /// when no instance is known to host it (no `application.server`, or a rebalance under way).
 fn elsewhere(queries: &StoreQueries, id: u32, rest: &str, query: &str) -> Response {
-    let host = U32Serde
-        .serialize(&id)
+    let host = queries
+        .metadata_for_key(STATS_STORE, &id, &U32Serde)
         .ok()
-        .and_then(|key| queries.metadata_for_key(STATS_STORE, &key).ok())
         .and_then(|meta| meta.host.filter(|_| !meta.local));
     let Some(host) = host else {
         let message = format!("sensor {id} is not hosted by this instance, nor by any known one\n");

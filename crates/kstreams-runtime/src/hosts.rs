@@ -35,12 +35,12 @@ use crate::state::StateHolder;
 use crate::topics::TopicSpec;
 
 /// How often an instance repeats its announcement when nothing changed.
-pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(10);
 /// How long an announcement counts: three missed announcements and a host is gone.
-pub const EXPIRY: Duration = Duration::from_secs(30);
+pub(crate) const EXPIRY: Duration = Duration::from_secs(30);
 
 /// The hosts topic of `application_id`.
-pub fn hosts_topic(application_id: &str) -> String {
+pub(crate) fn hosts_topic(application_id: &str) -> String {
     format!("{application_id}-hosts")
 }
 
@@ -64,7 +64,7 @@ struct Announced {
 
 /// The latest announcement of every host, as read from the hosts topic.
 #[derive(Debug, Default)]
-pub struct HostDirectory {
+pub(crate) struct HostDirectory {
     hosts: Mutex<HashMap<String, Announced>>,
 }
 

@@ -42,7 +42,6 @@ pub use config::{
     StreamsConfig, StreamsConfigBuilder, ADMIN_PREFIX, CONSUMER_PREFIX, PRODUCER_PREFIX,
 };
 pub use error::{Result, RuntimeError};
-pub use hosts::{hosts_topic, HostDirectory, ANNOUNCE_INTERVAL, EXPIRY};
 pub use query::{KeyQueryMetadata, StoreQueries, StreamsMetadata, DEFAULT_QUERY_TIMEOUT};
 pub use shutdown::{listen_for_signals, ShutdownHandle, ShutdownReason, Signal};
 pub use state::{State, StateListener};

@@ -1,39 +1,4 @@
-//! Interactive queries: read the local stores of a running instance from any thread.
-//!
-//! Tasks (and their stores) are `!Send` and never leave their stream thread, so a query
-//! travels to the stores instead: [`StoreQueries`] sends a boxed closure over a channel to
-//! every stream thread; between two polls each thread runs it against the named store of each
-//! of its tasks (`task.store::<T>(name)`) and replies on a channel. The caller gathers the
-//! replies, waiting at most the query timeout (default 10 s): a thread that is restoring a
-//! large changelog or busy with a long batch answers late.
-//!
-//! Queries are generic over the store type `T` (e.g. `kstreams_state::KeyValueStore<K, V>`)
-//! and the closure does the typed work:
-//!
-//! ```no_run
-//! # use kstreams_runtime::KafkaStreams;
-//! # use kstreams_core::StringSerde;
-//! # struct KeyValueStore; impl KeyValueStore { fn get(&mut self, _: &String) -> kstreams_core::Result<Option<u64>> { Ok(None) } }
-//! # fn f(streams: &KafkaStreams) -> kstreams_runtime::Result<()> {
-//! let queries = streams.queries(); // Clone + Send + Sync: hand it to an HTTP server
-//! let key = "sensor-7".to_string();
-//! let k = key.clone();
-//! let count = queries.query_key::<KeyValueStore, _, _>("counts", &key, &StringSerde, move |store| {
-//!     store.get(&k)
-//! })?; // None: the key's partition is not hosted by this instance
-//! # Ok(()) }
-//! ```
-//!
-//! A key's task is found like Kafka's default partitioner places keys: murmur2 of the
-//! serialized key over the partition count of the store's sub-topology. That holds for keyed
-//! input produced with the default partitioner and for repartition topics.
-//!
-//! **Which instance hosts a key.** With `application.server` set on every instance,
-//! [`StoreQueries::metadata_for_key`] names the instance hosting a key's task and
-//! [`StoreQueries::all_metadata`] lists every instance: the instances announce their tasks to
-//! each other through the topic `<application.id>-hosts` (see [`crate::hosts`]). An instance
-//! answers for itself from its own state, for the others from their latest announcements.
-
+//! Interactive queries: [`StoreQueries`] reads the local stores of a running instance from any thread.
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -99,6 +64,42 @@ struct Routes {
 
 /// Queries the local stores of a [`crate::KafkaStreams`] instance from any thread. Cheap to
 /// clone; get it with [`crate::KafkaStreams::queries`] (before or after `start`).
+///
+/// Interactive queries: read the local stores of a running instance from any thread.
+///
+/// Tasks (and their stores) are `!Send` and never leave their stream thread, so a query
+/// travels to the stores instead: [`StoreQueries`] sends a boxed closure over a channel to
+/// every stream thread; between two polls each thread runs it against the named store of each
+/// of its tasks (`task.store::<T>(name)`) and replies on a channel. The caller gathers the
+/// replies, waiting at most the query timeout (default 10 s): a thread that is restoring a
+/// large changelog or busy with a long batch answers late.
+///
+/// Queries are generic over the store type `T` (e.g. `kstreams_state::KeyValueStore<K, V>`)
+/// and the closure does the typed work:
+///
+/// ```no_run
+/// # use kstreams_runtime::KafkaStreams;
+/// # use kstreams_core::StringSerde;
+/// # struct KeyValueStore; impl KeyValueStore { fn get(&mut self, _: &String) -> kstreams_core::Result<Option<u64>> { Ok(None) } }
+/// # fn f(streams: &KafkaStreams) -> kstreams_runtime::Result<()> {
+/// let queries = streams.queries(); // Clone + Send + Sync: hand it to an HTTP server
+/// let key = "sensor-7".to_string();
+/// let k = key.clone();
+/// let count = queries.query_key::<KeyValueStore, _, _>("counts", &key, &StringSerde, move |store| {
+///     store.get(&k)
+/// })?; // None: the key's partition is not hosted by this instance
+/// # Ok(()) }
+/// ```
+///
+/// A key's task is found like Kafka's default partitioner places keys: murmur2 of the
+/// serialized key over the partition count of the store's sub-topology. That holds for keyed
+/// input produced with the default partitioner and for repartition topics.
+///
+/// **Which instance hosts a key.** With `application.server` set on every instance,
+/// [`StoreQueries::metadata_for_key`] names the instance hosting a key's task and
+/// [`StoreQueries::all_metadata`] lists every instance: the instances announce their tasks to
+/// each other through the topic `<application.id>-hosts` . An instance
+/// answers for itself from its own state, for the others from their latest announcements.
 #[derive(Clone)]
 pub struct StoreQueries {
     topology: Arc<Topology>,
@@ -119,7 +120,7 @@ pub struct KeyQueryMetadata {
     /// Whether that task is active on this instance now.
     pub local: bool,
     /// The `application.server` of the instance hosting the task: this one's when the task is
-    /// local, another's from its announcement (see [`crate::hosts`]). `None` when the setting
+    /// local, another's from its announcement. `None` when the setting
     /// is absent or no live instance claims the task (e.g. during a rebalance).
     pub host: Option<String>,
 }

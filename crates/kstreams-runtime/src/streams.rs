@@ -107,7 +107,7 @@ impl KafkaStreams {
         self.state.active_tasks()
     }
 
-    /// A handle to query this instance's local stores from any thread (see [`crate::query`]).
+    /// A handle to query this instance's local stores from any thread (see [`StoreQueries`](crate::StoreQueries)).
     pub fn queries(&self) -> crate::query::StoreQueries {
         self.queries.clone()
     }
@@ -156,7 +156,11 @@ impl KafkaStreams {
         let process_id: Arc<str> = Arc::from(state_directory.process_id());
         tracing::debug!(dir = %state_directory.path().display(), %process_id, "state directory locked");
         self.state_directory = Some(state_directory);
-        let counts = ensure_internal_topics(&self.topology, &self.config, creator)?;
+        let hosts_topic = self.config.application_server().map(|_| {
+            crate::hosts::topic_spec(self.config.application_id(), self.config.replication_factor())
+        });
+        let counts =
+            ensure_internal_topics(&self.topology, &self.config, hosts_topic.into_iter().collect(), creator)?;
         let app = self.config.application_id();
         let layout = Arc::new(TaskLayout::new(&self.topology, app, &counts)?);
         // Global stores are filled before any stream thread runs (see `crate::global`).

@@ -226,11 +226,13 @@ pub(crate) fn partition_counts(config: &StreamsConfig, deadline: Duration) -> Re
     }
 }
 
-/// Creates the missing internal topics and checks the partition count of existing ones.
-/// Returns the partition counts of all topics, internal ones included.
+/// Creates the missing internal topics (the topology's, and `extra` ones such as the hosts
+/// topic) and checks the partition count of existing ones. Returns the partition counts of all
+/// topics, internal ones included.
 pub(crate) fn ensure_internal_topics(
     topology: &Topology,
     config: &StreamsConfig,
+    extra: Vec<TopicSpec>,
     creator: &dyn TopicCreator,
 ) -> Result<BTreeMap<String, i32>> {
     let app = config.application_id();
@@ -243,9 +245,7 @@ pub(crate) fn ensure_internal_topics(
         }
     }
     let mut plan = plan_internal_topics(topology, app, &counts, config.replication_factor())?;
-    if config.application_server().is_some() {
-        plan.push(crate::hosts::topic_spec(app, config.replication_factor()));
-    }
+    plan.extend(extra);
     let mut missing = Vec::new();
     for spec in &plan {
         match counts.get(&spec.name) {
