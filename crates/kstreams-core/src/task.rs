@@ -411,7 +411,11 @@ impl StreamTask {
                     partition: Some(p),
                     key: None,
                     value: Some(value.clone()),
-                    timestamp: watermark.max(0),
+                    // The watermark travels in the value. The timestamp only has to be one the
+                    // broker accepts: never before 0, and never ahead of the clock, where a
+                    // stream time pushed into the future (the future guard off) would have
+                    // every watermark refused and the downstream windows never closed.
+                    timestamp: watermark.clamp(0, crate::now_ms()),
                     headers,
                 });
             }

@@ -30,6 +30,9 @@ pub(crate) struct DeliveryTracker {
     first_failure: Mutex<Option<String>>,
     /// Records the broker refused for good (see [`permanent`]), with the reason.
     refused: Mutex<Vec<(OutputRecord, RDKafkaErrorCode)>>,
+    /// Records the broker refused only because another record of the same batch was
+    /// refused (it names the guilty ones, KIP-467): they are sent again.
+    innocent: Mutex<Vec<OutputRecord>>,
     /// Topic → partition → the highest offset delivered (looked up by `&str`: a delivery
     /// allocates only for the first record of a topic).
     last_offsets: Mutex<HashMap<String, HashMap<i32, i64>>>,
@@ -38,9 +41,11 @@ pub(crate) struct DeliveryTracker {
 impl ClientContext for DeliveryTracker {}
 
 impl ProducerContext for DeliveryTracker {
-    type DeliveryOpaque = ();
+    /// The record's timestamp: librdkafka reports none for a record it could not deliver,
+    /// and a refused record is dead-lettered or sent again with its own.
+    type DeliveryOpaque = Box<i64>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, timestamp: Box<i64>) {
         match result {
             Ok(m) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -52,7 +57,9 @@ impl ProducerContext for DeliveryTracker {
                 let slot = partitions.entry(m.partition()).or_insert(m.offset());
                 *slot = (*slot).max(m.offset());
             }
-            Err((KafkaError::MessageProduction(code), m)) if permanent(*code) => {
+            Err((KafkaError::MessageProduction(code), m))
+                if permanent(*code) || *code == RDKafkaErrorCode::InvalidDifferentRecord =>
+            {
                 let mut headers = kstreams_core::Headers::new();
                 if let Some(hs) = m.headers() {
                     for h in rdkafka::message::Headers::iter(hs) {
@@ -64,13 +71,18 @@ impl ProducerContext for DeliveryTracker {
                 }
                 let record = OutputRecord {
                     topic: m.topic().to_string(),
-                    partition: None,
+                    partition: (m.partition() >= 0).then_some(m.partition()),
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().map(<[u8]>::to_vec),
-                    timestamp: m.timestamp().to_millis().unwrap_or(0),
+                    timestamp: *timestamp,
                     headers,
                 };
-                self.refused.lock().unwrap_or_else(|e| e.into_inner()).push((record, *code));
+                if *code == RDKafkaErrorCode::InvalidDifferentRecord {
+                    // Refused only because another record of its batch was (KIP-467).
+                    self.innocent.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+                } else {
+                    self.refused.lock().unwrap_or_else(|e| e.into_inner()).push((record, *code));
+                }
             }
             Err((e, m)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +226,7 @@ impl RecordProducer {
         }
         let refusal = match self.guard.check(record) {
             Some(why) => Some(why),
-            None if !self.refused_before.is_empty() => self.refused_before.get(&fingerprint(record)).cloned(),
+            None if !self.refused_before.is_empty() => self.refused_before.remove(&fingerprint(record)),
             None => None,
         };
         match refusal {
@@ -231,8 +243,10 @@ impl RecordProducer {
         for h in record.headers.iter() {
             headers = headers.insert(Header { key: &h.key, value: h.value.as_deref() });
         }
-        let mut rec: BaseRecord<'_, [u8], [u8]> =
-            BaseRecord::to(&record.topic).timestamp(record.timestamp).headers(headers);
+        let mut rec: BaseRecord<'_, [u8], [u8], Box<i64>> =
+            BaseRecord::with_opaque_to(&record.topic, Box::new(record.timestamp))
+                .timestamp(record.timestamp)
+                .headers(headers);
         if let Some(k) = &record.key {
             rec = rec.key(k.as_slice());
         }
@@ -270,6 +284,12 @@ impl RecordProducer {
 
     /// Waits until every record sent so far is acknowledged; fails if any was not delivered.
     pub(crate) fn flush(&mut self) -> Result<()> {
+        self.wait_acknowledged()?;
+        self.check_deliveries()
+    }
+
+    /// Waits until every record sent so far is acknowledged or refused.
+    fn wait_acknowledged(&mut self) -> Result<()> {
         // Not `BaseProducer::flush`: it waits in polls of 100 ms that the last delivery report
         // does not end, and every commit took 100 ms (measured on the broker bench). Short
         // polls instead: the wait ends within a millisecond of the last acknowledgement.
@@ -300,13 +320,14 @@ impl RecordProducer {
                 },
             }
         }
-        self.check_deliveries()
+        Ok(())
     }
 
     fn check_deliveries(&mut self) -> Result<()> {
-        let refused =
-            std::mem::take(&mut *self.inner.context().refused.lock().unwrap_or_else(|e| e.into_inner()));
-        let failed = self.inner.context().failed.swap(0, Ordering::SeqCst);
+        let context = self.inner.context();
+        let refused = std::mem::take(&mut *context.refused.lock().unwrap_or_else(|e| e.into_inner()));
+        let innocent = std::mem::take(&mut *context.innocent.lock().unwrap_or_else(|e| e.into_inner()));
+        let failed = context.failed.swap(0, Ordering::SeqCst);
         if failed > 0 {
             // Deliveries fail (purged) when the producer hit a fatal error such as fencing:
             // report the cause, not the symptom.
@@ -320,8 +341,12 @@ impl RecordProducer {
                 });
             }
         }
+        // The broker refuses a batch whole. Where it names the records at fault (KIP-467:
+        // invalid timestamps and records), the others come back as refused because of a
+        // neighbour and are sent again; where it does not (a batch too large), every
+        // record of the batch is the handler's.
         if let Some(id) = &self.transactional_id {
-            if failed == 0 && refused.is_empty() {
+            if failed == 0 && refused.is_empty() && innocent.is_empty() {
                 return Ok(());
             }
             // The transaction misses records: it must not commit. Refused records are
@@ -338,21 +363,37 @@ impl RecordProducer {
                 operation: "produce",
                 detail: format!(
                     "{} record(s) were not delivered; first failure: {first}",
-                    failed as usize + refused.len()
+                    failed as usize + refused.len() + innocent.len()
                 ),
             });
         }
         if failed > 0 {
             return Err(RuntimeError::Delivery { failed, first: self.take_first_failure() });
         }
+        if !innocent.is_empty() {
+            // At-least-once too, records refused for a neighbour's fault go back to the
+            // committed offsets with the rest: sent again now, they would arrive after later
+            // records and could be late. The retry hands the guilty ones to the handler.
+            for (record, code) in &refused {
+                self.refused_before.insert(fingerprint(record), Refusal::Broker(*code));
+            }
+            return Err(RuntimeError::Delivery {
+                failed: innocent.len() as u64,
+                first: format!(
+                    "{}: refused because another record of its batch was refused",
+                    innocent[0].topic
+                ),
+            });
+        }
         // At-least-once: the handler decides about each refused record now; dead letters are
         // sent and waited for before the offsets are committed.
         let mut sent = false;
         for (record, code) in refused {
-            let why = Refusal::Broker(code);
             if self.guard.is_dead_letter_topic(&record.topic) {
+                let why = Refusal::Broker(code);
                 return Err(RuntimeError::Refused { topic: record.topic, reason: why.to_string() });
             }
+            let why = Refusal::Broker(code);
             if let Some(dead_letter) = self.guard.decide(&record, &why)? {
                 self.send_unchecked(&dead_letter)?;
                 sent = true;

@@ -114,8 +114,8 @@ impl ProductionGuard {
                 Ok(None)
             }
             ProductionHandler::DeadLetter { topic } => {
-                tracing::warn!(thread = %self.thread, topic = %record.topic, dead_letter_topic = %topic,
-                    "a record that cannot be written goes to the dead-letter topic: {why}");
+                tracing::warn!(thread = %self.thread, topic = %record.topic, timestamp = record.timestamp,
+                    dead_letter_topic = %topic, "a record that cannot be written goes to the dead-letter topic: {why}");
                 Ok(Some(self.dead_letter(record, topic, why)))
             }
         }
@@ -137,7 +137,7 @@ impl ProductionGuard {
             timestamp: record.timestamp,
             headers,
         };
-        if matches!(why, Refusal::Timestamp(_)) {
+        if matches!(why, Refusal::Timestamp(_) | Refusal::Broker(RDKafkaErrorCode::InvalidTimestamp)) {
             dlq.timestamp = now_ms();
         }
         self.fit(&mut dlq);
@@ -217,6 +217,12 @@ mod tests {
         let late = dlq.decide(&record(1, -5), &Refusal::Timestamp(-5)).unwrap().unwrap();
         assert!(late.timestamp > 0, "a dead letter carries a timestamp the broker accepts");
         assert_eq!(late.value, Some(vec![b'x']));
+        // The broker refused a far-future timestamp that no check caught (the guard is off):
+        // the dead letter is written now, or the broker would refuse it too.
+        let ahead = now_ms() + 3 * 3_600_000;
+        let refused = Refusal::Broker(RDKafkaErrorCode::InvalidTimestamp);
+        let moved = dlq.decide(&record(1, ahead), &refused).unwrap().unwrap();
+        assert!(moved.timestamp <= now_ms(), "{} is not now", moved.timestamp);
         assert!(
             permanent(RDKafkaErrorCode::InvalidTimestamp) && !permanent(RDKafkaErrorCode::MessageTimedOut)
         );

@@ -59,6 +59,9 @@ impl ConsumerContext for RestoreContext {}
 pub(crate) struct Restorer {
     consumer: BaseConsumer<RestoreContext>,
     thread: String,
+    /// How long transient errors (a changelog's leader not elected yet, a broker away) are
+    /// retried before the restore fails: `task.timeout.ms`.
+    retry_for: Duration,
 }
 
 /// What one restore did, for logs and tests.
@@ -88,7 +91,7 @@ impl Restorer {
             .client_config(ClientKind::Consumer, &base)
             .create_with_context(RestoreContext)
             .map_err(|source| RuntimeError::CreateClient { client: "restore consumer", source })?;
-        Ok(Self { consumer, thread: thread.to_string() })
+        Ok(Self { consumer, thread: thread.to_string(), retry_for: config.task_timeout() })
     }
 
     /// The low and high watermarks of `topic`-`partition`, asked on this consumer's own
@@ -100,6 +103,31 @@ impl Restorer {
         timeout: Duration,
     ) -> std::result::Result<(i64, i64), KafkaError> {
         self.consumer.fetch_watermarks(topic, partition, timeout)
+    }
+
+    /// [`Self::fetch_watermarks`], retrying transient errors (a changelog created a moment
+    /// ago has no leader yet; a broker restarts) for `task.timeout.ms`, calling `keep_alive`
+    /// between attempts.
+    fn watermarks_retrying(
+        &self,
+        topic: &str,
+        partition: i32,
+        keep_alive: &mut dyn FnMut(),
+    ) -> std::result::Result<(i64, i64), KafkaError> {
+        let deadline = Instant::now() + self.retry_for;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+                Ok(marks) => return Ok(marks),
+                Err(e) if transient(&e) && Instant::now() < deadline => {
+                    tracing::debug!(topic, partition, error = %e, "changelog not readable yet; retrying");
+                    keep_alive();
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Restores every changelog of `task` from `start` (missing entries: the beginning) to
@@ -129,8 +157,7 @@ impl Restorer {
                 detail,
             };
             let (low, high) = self
-                .consumer
-                .fetch_watermarks(&topic, partition, Duration::from_secs(30))
+                .watermarks_retrying(&topic, partition, keep_alive)
                 .map_err(|e| fail(format!("reading watermarks: {e}")))?;
             let tp = TopicPartition::new(topic.as_str(), partition);
             let checkpointed = start.of(&tp);
@@ -255,5 +282,43 @@ impl Restorer {
         metrics::counter!("kstreams_restored_records_total", labels).increment(n);
         metrics::gauge!("kstreams_restore_remaining_records", labels).set(remaining.max(0) as f64);
         Ok(n)
+    }
+}
+
+/// Whether `e`, from reading a changelog's watermarks, may pass by itself: leadership moving
+/// or not elected yet (a topic created a moment ago), a broker away, a timeout.
+fn transient(e: &KafkaError) -> bool {
+    let code = match e {
+        KafkaError::MetadataFetch(code) | KafkaError::Global(code) => *code,
+        _ => return false,
+    };
+    matches!(
+        code,
+        RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::FencedLeaderEpoch
+            | RDKafkaErrorCode::UnknownLeaderEpoch
+            | RDKafkaErrorCode::OffsetNotAvailable
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leadership_and_connectivity_errors_are_retried_others_are_not() {
+        assert!(transient(&KafkaError::MetadataFetch(RDKafkaErrorCode::NotLeaderForPartition)));
+        assert!(transient(&KafkaError::MetadataFetch(RDKafkaErrorCode::LeaderNotAvailable)));
+        assert!(transient(&KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut)));
+        assert!(!transient(&KafkaError::MetadataFetch(RDKafkaErrorCode::TopicAuthorizationFailed)));
+        assert!(!transient(&KafkaError::Subscription("x".into())));
     }
 }
