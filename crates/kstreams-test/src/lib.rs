@@ -21,6 +21,10 @@
 //! partitions ([`TestInputTopic::pipe_record`]) reproduces a catch-up deterministically.
 #![deny(missing_docs)]
 
+mod topics;
+
+pub use topics::{TestInputTopic, TestOutputTopic};
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
@@ -32,7 +36,7 @@ use kstreams_core::Serde;
 use kstreams_core::TaskMetrics;
 use kstreams_core::{DeserializationHandler, ProcessingHandler, StreamTask, TaskConfig, TaskId};
 use kstreams_core::{GlobalStore, GlobalStores};
-use kstreams_core::{Headers, OutputRecord, RawRecord, Record};
+use kstreams_core::{Headers, OutputRecord, RawRecord};
 use kstreams_core::{Result, StreamsError, Topology};
 
 /// How the driver runs.
@@ -53,6 +57,9 @@ pub struct DriverConfig {
     pub processing: ProcessingHandler,
     /// Watermarks through repartition topics: on (the default) or off, and the idle time.
     pub event_time: EventTimeConfig,
+    /// The wall-clock time (ms) the driver starts at (Kafka's `TopologyTestDriver(topology,
+    /// initialWallClockTime)`). Default 0, not the current time, so tests are reproducible.
+    pub initial_wall_clock_ms: i64,
 }
 
 impl Default for DriverConfig {
@@ -65,6 +72,7 @@ impl Default for DriverConfig {
             deserialization: DeserializationHandler::default(),
             processing: ProcessingHandler::default(),
             event_time: EventTimeConfig::default(),
+            initial_wall_clock_ms: 0,
         }
     }
 }
@@ -126,6 +134,14 @@ impl Inner {
     }
 
     /// Delivers one record to its topic: to the owning task, or to the outputs.
+    /// Takes the next unread record of `topic`.
+    fn pop(&mut self, topic: &str) -> Result<OutputRecord> {
+        self.outputs
+            .get_mut(topic)
+            .and_then(|q| q.pop_front())
+            .ok_or_else(|| StreamsError::Topology(format!("empty topic `{topic}`: no record left to read")))
+    }
+
     fn deliver(&mut self, rec: OutputRecord) -> Result<()> {
         // The queue only allocates when a record produces records the driver feeds back.
         let mut queue = VecDeque::new();
@@ -278,6 +294,12 @@ impl TopologyTestDriver {
                 }
             }
         }
+        let mut all_tasks = Vec::new();
+        for sub in topology.subtopologies() {
+            let tasks =
+                sub.task_count(&config.application_id, |t| topic_partitions.get(t).copied()).unwrap_or(0);
+            all_tasks.extend((0..tasks).map(|partition| TaskId { subtopology: sub.id, partition }));
+        }
         let task_config = TaskConfig {
             application_id: config.application_id.clone(),
             state_dir: dir.path().to_path_buf(),
@@ -288,7 +310,8 @@ impl TopologyTestDriver {
             event_time: config.event_time.clone(),
             topic_partitions,
         };
-        Ok(Self {
+        let wall_clock = config.initial_wall_clock_ms;
+        let driver = Self {
             inner: Rc::new(RefCell::new(Inner {
                 topology: Arc::new(topology),
                 config,
@@ -298,24 +321,51 @@ impl TopologyTestDriver {
                 outputs: HashMap::new(),
                 watermark_writers,
                 since_commit: 0,
-                wall_clock: 0,
+                wall_clock,
                 _dir: dir,
             })),
-        })
+        };
+        // Every task exists from the start, as in Kafka's driver: processors are initialized
+        // and their wall-clock punctuations scheduled before any record is piped.
+        {
+            let mut inner = driver.inner.borrow_mut();
+            for id in all_tasks {
+                inner.task(id)?;
+            }
+        }
+        Ok(driver)
     }
 
-    /// A typed handle to pipe records into `topic`.
+    /// A typed handle to pipe records into `topic`. Records piped without a timestamp get
+    /// the topic's time, 0 (see [`TopologyTestDriver::input_topic_at`]).
     pub fn input_topic<K, V>(
         &self,
         topic: &str,
         key_serde: impl Serde<K>,
         value_serde: impl Serde<V>,
     ) -> TestInputTopic<K, V> {
+        self.input_topic_at(topic, key_serde, value_serde, 0, 0)
+    }
+
+    /// A typed handle to pipe records into `topic` whose time starts at `start_ms` and
+    /// advances by `auto_advance_ms` after each record piped without a timestamp (Kafka's
+    /// `createInputTopic(topic, ks, vs, startTimestamp, autoAdvance)`). A record piped with a
+    /// timestamp does not move the topic's time.
+    pub fn input_topic_at<K, V>(
+        &self,
+        topic: &str,
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+        start_ms: i64,
+        auto_advance_ms: i64,
+    ) -> TestInputTopic<K, V> {
         TestInputTopic {
             driver: self.clone(),
             topic: topic.to_string(),
             key_serde: Arc::new(key_serde),
             value_serde: Arc::new(value_serde),
+            time: std::cell::Cell::new(start_ms),
+            auto_advance_ms,
         }
     }
 
@@ -434,76 +484,5 @@ impl TopologyTestDriver {
             task.close()?;
         }
         inner.task_config.global_stores.close()
-    }
-}
-
-/// A typed input topic of a [`TopologyTestDriver`].
-pub struct TestInputTopic<K, V> {
-    driver: TopologyTestDriver,
-    topic: String,
-    key_serde: Arc<dyn Serde<K>>,
-    value_serde: Arc<dyn Serde<V>>,
-}
-
-impl<K: 'static, V: 'static> TestInputTopic<K, V> {
-    /// Pipes a record with this key, value and timestamp (ms).
-    pub fn pipe(&self, key: K, value: V, timestamp: i64) -> Result<()> {
-        self.pipe_record(Record::new(key, value, timestamp), None)
-    }
-
-    /// Pipes a record into a given partition.
-    pub fn pipe_record(&self, record: Record<K, V>, partition: Option<i32>) -> Result<()> {
-        let ser = |e: kstreams_core::SerdeError| StreamsError::Serialize {
-            topic: self.topic.clone(),
-            detail: e.to_string(),
-        };
-        let key = self.key_serde.serialize_nullable(&record.key).map_err(ser)?;
-        let value = self.value_serde.serialize_nullable(&record.value).map_err(ser)?;
-        self.driver.pipe_raw(&self.topic, partition, key, value, record.timestamp, record.headers)
-    }
-
-    /// Pipes several `(key, value, timestamp)` records in order.
-    pub fn pipe_all(&self, records: impl IntoIterator<Item = (K, V, i64)>) -> Result<()> {
-        for (k, v, ts) in records {
-            self.pipe(k, v, ts)?;
-        }
-        Ok(())
-    }
-}
-
-/// A typed output topic of a [`TopologyTestDriver`].
-pub struct TestOutputTopic<K, V> {
-    driver: TopologyTestDriver,
-    topic: String,
-    key_serde: Arc<dyn Serde<K>>,
-    value_serde: Arc<dyn Serde<V>>,
-}
-
-impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
-    /// Reads (and consumes) every record written so far, in order.
-    pub fn read_records(&self) -> Result<Vec<Record<K, V>>> {
-        self.driver
-            .read_raw(&self.topic)
-            .into_iter()
-            .map(|r| {
-                let de = |e: kstreams_core::SerdeError| StreamsError::Deserialize {
-                    topic: self.topic.clone(),
-                    partition: r.partition.unwrap_or(-1),
-                    offset: -1,
-                    detail: e.to_string(),
-                };
-                Ok(Record {
-                    key: self.key_serde.deserialize_nullable(r.key.as_deref()).map_err(de)?,
-                    value: self.value_serde.deserialize_nullable(r.value.as_deref()).map_err(de)?,
-                    timestamp: r.timestamp,
-                    headers: r.headers.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// Reads every record as `(key, value)` pairs.
-    pub fn read_key_values(&self) -> Result<Vec<(K, V)>> {
-        Ok(self.read_records()?.into_iter().map(|r| (r.key, r.value)).collect())
     }
 }
