@@ -159,7 +159,7 @@ where
 /// `split`: routes each record to the first branch whose predicate matches (or the default
 /// branch, if any).
 pub(crate) struct SplitP<K, V> {
-    pub(crate) predicates: Arc<Vec<crate::stream::Predicate<K, V>>>,
+    pub(crate) predicates: Arc<Vec<crate::split::Predicate<K, V>>>,
     pub(crate) has_default: bool,
 }
 
