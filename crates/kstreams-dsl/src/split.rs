@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kstreams_core::NodeId;
+use kstreams_core::{NodeId, Processor, ProcessorContext, Record, Result};
 
-use crate::processors::stateless::{PassThrough, SplitP};
+use crate::processors::stateless::PassThrough;
 use crate::stream::KStream;
 
 /// A branch predicate of [`BranchedKStream::branch`].
@@ -164,5 +164,27 @@ impl<K: Clone + 'static, V: Clone + 'static> BranchedKStream<K, V> {
             }
         }
         out
+    }
+}
+
+/// `split`: routes each record to the first branch whose predicate matches (or the default
+/// branch, if any).
+pub(crate) struct SplitP<K, V> {
+    pub(crate) predicates: Arc<Vec<Predicate<K, V>>>,
+    pub(crate) has_default: bool,
+}
+
+impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for SplitP<K, V> {
+    fn process(&mut self, r: Record<K, V>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<()> {
+        for (i, p) in self.predicates.iter().enumerate() {
+            if p(&r.key, &r.value) {
+                return ctx.forward_to(i, r);
+            }
+        }
+        if self.has_default {
+            let i = self.predicates.len();
+            ctx.forward_to(i, r)?;
+        }
+        Ok(())
     }
 }

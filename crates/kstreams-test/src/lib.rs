@@ -5,7 +5,17 @@
 //! partition, and whatever the tasks produce is either fed back (repartition topics and any
 //! topic the topology reads) or kept for [`TestOutputTopic`]s to read. Stores are flushed (a
 //! "commit") after every piped record unless [`DriverConfig::commit_every`] says otherwise, and
-//! wall-clock time only moves when the test says so.
+//! wall-clock time only moves when the test says so (from [`DriverConfig::initial_wall_clock_ms`]).
+//! As in Kafka Streams' driver, every task exists from the driver's construction: processors
+//! are initialized, and a wall-clock punctuation fires on
+//! [`TopologyTestDriver::advance_wall_clock`] before any record was piped.
+//!
+//! The topics follow Kafka's `TestInputTopic` and `TestOutputTopic`: input topics keep a time
+//! that advances after each record piped without a timestamp
+//! ([`TopologyTestDriver::input_topic_at`]), tombstones and null keys need no nullable serde
+//! ([`TestInputTopic::pipe_tombstone`], [`TestInputTopic::pipe_value`]), and output topics are
+//! read all at once or one record at a time ([`TestOutputTopic::read_record`],
+//! [`TestOutputTopic::queue_size`]).
 //!
 //! Global stores are built once, like an instance does; a record piped (or written) to a
 //! global topic updates them at once, before any later record is processed, whatever its
@@ -13,12 +23,12 @@
 //!
 //! Watermarks (`kstreams_core::watermark`) follow the runtime's rules: at each commit every
 //! task that writes a repartition topic publishes its stream time to each of its partitions,
-//! and tasks reading it hold their stream time to the slowest upstream task. The driver
-//! creates every task that writes a repartition topic at its first commit, as an instance
-//! would, so an upstream partition that receives nothing holds stream time back until
-//! wall-clock time ([`TopologyTestDriver::advance_wall_clock`]) has moved `EventTimeConfig::idle_ms`
-//! past its last record, when it reports itself idle. Piping skewed input into chosen
-//! partitions ([`TestInputTopic::pipe_record`]) reproduces a catch-up deterministically.
+//! and tasks reading it hold their stream time to the slowest upstream task. Since every task
+//! exists from the start, as in an instance, an upstream partition that receives nothing holds
+//! stream time back until wall-clock time ([`TopologyTestDriver::advance_wall_clock`]) has moved
+//! `EventTimeConfig::idle_ms` past its last record, when it reports itself idle. Piping skewed
+//! input into chosen partitions ([`TestInputTopic::pipe_record`]) reproduces a catch-up
+//! deterministically.
 #![deny(missing_docs)]
 
 mod topics;
