@@ -52,7 +52,7 @@ fn driver(watermarks: bool) -> TopologyTestDriver {
     let config = DriverConfig {
         partitions: [(INPUT.to_string(), PARTITIONS as i32), (REPARTITION.to_string(), PARTITIONS as i32)]
             .into(),
-        event_time: EventTimeConfig { watermarks, idle_ms: IDLE_MS },
+        event_time: EventTimeConfig { watermarks, idle_ms: IDLE_MS, ..EventTimeConfig::default() },
         ..DriverConfig::default()
     };
     TopologyTestDriver::with_config(b.build().unwrap(), config).unwrap()

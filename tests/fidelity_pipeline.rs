@@ -149,10 +149,13 @@ fn number(n: i64) -> Option<Vec<u8>> {
     Some(n.to_be_bytes().to_vec())
 }
 
-/// Every record of the output topics, in order per topic: `(key, value bytes)`.
+/// One output record: its key and value bytes (`None`: a tombstone).
+type KeyAndBytes = (String, Option<Vec<u8>>);
+
+/// Every record of the output topics, in order per topic.
 struct Outputs {
     consumer: BaseConsumer,
-    got: BTreeMap<String, Vec<(String, Option<Vec<u8>>)>>,
+    got: BTreeMap<String, Vec<KeyAndBytes>>,
 }
 
 impl Outputs {

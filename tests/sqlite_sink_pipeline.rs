@@ -131,7 +131,7 @@ fn run_on(cluster: Cluster, keyed: bool, compression: Compression) {
         let (output, group) = (settings.output_topic.clone(), format!("db-sink-{run}"));
         std::thread::spawn(move || {
             let mut sink = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();
-            kstreams_example::store::store_results(&servers, &output, &group, &mut sink, &stop, &stored)
+            kstreams_example::store::store_results(&servers, &output, &group, &[], &mut sink, &stop, &stored)
         })
     };
     let reader = SqliteSink::open(&db, "sensor_averages", "sensor_id").unwrap();

@@ -327,9 +327,9 @@ impl OutputReader {
 // --- counters ---------------------------------------------------------------------------
 
 /// Counters by `(name, thread label)`.
-static COUNTERS: Mutex<BTreeMap<(String, String), Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
+static COUNTERS: Mutex<BTreeMap<(String, String, String), Arc<AtomicU64>>> = Mutex::new(BTreeMap::new());
 
-/// Records every counter by name and `thread` label (other labels are summed); ignores
+/// Records every counter by name, `thread` and `store` label (other labels are summed); ignores
 /// gauges and histograms.
 struct CounterRecorder;
 
@@ -340,7 +340,10 @@ impl metrics::Recorder for CounterRecorder {
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
         let thread =
             key.labels().find(|l| l.key() == "thread").map(|l| l.value().to_string()).unwrap_or_default();
-        let counter = COUNTERS.lock().unwrap().entry((key.name().to_string(), thread)).or_default().clone();
+        let store =
+            key.labels().find(|l| l.key() == "store").map(|l| l.value().to_string()).unwrap_or_default();
+        let counter =
+            COUNTERS.lock().unwrap().entry((key.name().to_string(), thread, store)).or_default().clone();
         metrics::Counter::from_arc(counter)
     }
     fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
@@ -363,7 +366,7 @@ pub fn counter_total(name: &str) -> u64 {
         .lock()
         .unwrap()
         .iter()
-        .filter(|((n, _), _)| n == name)
+        .filter(|((n, _, _), _)| n == name)
         .map(|(_, c)| c.load(Ordering::SeqCst))
         .sum()
 }
@@ -373,6 +376,21 @@ pub fn restored_by(client_id: &str) -> u64 {
     thread_counter("kstreams_restored_records_total", client_id)
 }
 
+/// Changelog records restored into `store` by the stream threads of the instance with
+/// `client_id`.
+pub fn restored_into(client_id: &str, store: &str) -> u64 {
+    let prefix = format!("{client_id}-StreamThread-");
+    COUNTERS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|((n, thread, s), _)| {
+            n == "kstreams_restored_records_total" && thread.starts_with(&prefix) && s == store
+        })
+        .map(|(_, n)| n.load(Ordering::SeqCst))
+        .sum()
+}
+
 /// Counter `name` summed over the stream threads of the instance with `client_id`.
 pub fn thread_counter(name: &str, client_id: &str) -> u64 {
     let prefix = format!("{client_id}-StreamThread-");
@@ -380,7 +398,7 @@ pub fn thread_counter(name: &str, client_id: &str) -> u64 {
         .lock()
         .unwrap()
         .iter()
-        .filter(|((n, thread), _)| n == name && thread.starts_with(&prefix))
+        .filter(|((n, thread, _), _)| n == name && thread.starts_with(&prefix))
         .map(|(_, n)| n.load(Ordering::SeqCst))
         .sum()
 }
@@ -427,7 +445,8 @@ impl ChildSpec<'_> {
 }
 
 /// The body of a child process: runs the topology until its stdin closes, printing
-/// `KSTREAMS_CHILD_STATUS <state> <tasks> <restored records> <consumed records> <recoveries>
+/// `KSTREAMS_CHILD_STATUS <state> <tasks> <records restored into the RocksDB store>
+/// <consumed records> <recoveries>
 /// <process id> <task ids>` whenever one changes.
 pub fn run_child(spec: &str) {
     let parts: Vec<&str> = spec.split('|').collect();
@@ -471,7 +490,8 @@ pub fn run_child(spec: &str) {
         let ids = streams.active_tasks();
         let consumed = thread_counter("kstreams_records_consumed_total", client);
         let recoveries = thread_counter("kstreams_task_recoveries_total", client);
-        let now = (streams.state(), ids.len(), restored_by(client), consumed, recoveries);
+        let restored = restored_into(client, kstreams_example::STATS_STORE);
+        let now = (streams.state(), ids.len(), restored, consumed, recoveries);
         if last != Some(now) {
             let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
             let process = streams.process_id().unwrap_or("-");
@@ -504,6 +524,8 @@ pub struct ChildInstance {
 pub struct ChildStatus {
     pub state: String,
     pub tasks: usize,
+    /// Changelog records restored into the windows' RocksDB store (the suppression buffer,
+    /// in memory, is restored from its changelog at every start).
     pub restored: u64,
     /// Input records its stream threads consumed.
     pub consumed: u64,

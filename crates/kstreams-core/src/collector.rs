@@ -12,6 +12,18 @@ use crate::record::{Headers, Origin, OutputRecord};
 /// offset the group never committed: that input will be processed again.
 pub const INPUT_OFFSET_HEADER: &str = "kstreams.input";
 
+/// Header on every changelog record of a task incarnation that knows its owner epoch: a
+/// number (decimal text) larger than that of every earlier owner of the task. A restore skips
+/// records whose epoch is below one it has already read: they were written late by a
+/// previous owner that had lost the task without knowing it (a zombie, frozen past its
+/// session timeout), after the next owner had already written its own.
+pub const OWNER_EPOCH_HEADER: &str = "kstreams.owner";
+
+/// Parses an [`OWNER_EPOCH_HEADER`] value.
+pub fn parse_owner_epoch(value: &[u8]) -> Option<i64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// Parses an [`INPUT_OFFSET_HEADER`] value into `(topic, partition, offset)`.
 ///
 /// ```
@@ -57,27 +69,36 @@ struct Stamp {
     last: Option<Origin>,
     /// The header value of `last`, once formatted.
     text: Option<Vec<u8>>,
+    /// The [`OWNER_EPOCH_HEADER`] value, once the runtime set it.
+    owner: Option<Vec<u8>>,
 }
 
 impl InputStamp {
-    /// Records that the task is processing `origin`.
+    /// Records that the task is processing `origin` (every record has another offset: no
+    /// comparison, the text is formatted again only if a changelog record is written).
     pub(crate) fn set(&self, origin: &Origin) {
         let mut s = self.0.borrow_mut();
-        if s.last.as_ref() != Some(origin) {
-            s.last = Some(origin.clone());
-            s.text = None;
-        }
+        s.last = Some(origin.clone());
+        s.text = None;
+    }
+
+    /// Sets the owner epoch stamped from now on.
+    pub(crate) fn set_owner(&self, epoch: i64) {
+        self.0.borrow_mut().owner = Some(epoch.to_string().into_bytes());
     }
 
     /// The headers of a changelog record written now.
     fn headers(&self) -> Headers {
         let mut headers = Headers::new();
         let mut s = self.0.borrow_mut();
-        let Stamp { last, text } = &mut *s;
+        let Stamp { last, text, owner } = &mut *s;
         if let Some(o) = last {
             let value =
                 text.get_or_insert_with(|| format!("{}:{}:{}", o.topic, o.partition, o.offset).into_bytes());
             headers.add(INPUT_OFFSET_HEADER, value.clone());
+        }
+        if let Some(epoch) = owner {
+            headers.add(OWNER_EPOCH_HEADER, epoch.clone());
         }
         headers
     }

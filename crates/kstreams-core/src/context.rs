@@ -85,6 +85,15 @@ impl TaskContext {
         }
     }
 
+    /// Sets stream time (and the highest timestamp seen) to at least `t`, whatever the bound:
+    /// a committed stream time was within the bound when it was committed.
+    pub(crate) fn resume_stream_time(&mut self, t: i64) {
+        self.observed = self.observed.max(t);
+        if t > self.stream_time() {
+            self.clock.store(t, Ordering::Relaxed);
+        }
+    }
+
     /// Sets the upstream watermark bound (see [`crate::watermark`]).
     pub(crate) fn set_bound(&mut self, bound: Option<i64>) {
         self.bound = bound;

@@ -83,8 +83,29 @@ impl fmt::Debug for ProcessingHandler {
     }
 }
 
+/// What happens to a record that cannot be written to its topic: the broker refused it (too
+/// large, an invalid timestamp, a policy violation) or the runtime saw before sending that it
+/// would (Kafka Streams' `default.production.exception.handler`). Transient failures (a broker
+/// down) are not for the handler: the thread retries them from the committed offsets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ProductionHandler {
+    /// Stop with an error naming the topic and the reason (the default).
+    #[default]
+    Fail,
+    /// Log a warning, count it, drop the record.
+    LogAndContinue,
+    /// Write the record (without a value that is itself too large) to this topic, with headers
+    /// naming the reason and the topic it was meant for, and go on.
+    DeadLetter {
+        /// The dead-letter topic.
+        topic: String,
+    },
+}
+
 /// Header names put on dead-lettered records.
 pub mod dead_letter_headers {
+    /// What failed: `deserialization`, `processing`, `timestamp` or `production`.
+    pub const KIND: &str = "kstreams.error.kind";
     /// The error message.
     pub const ERROR: &str = "kstreams.error";
     /// The source topic.
@@ -93,6 +114,10 @@ pub mod dead_letter_headers {
     pub const PARTITION: &str = "kstreams.source.partition";
     /// The source offset (decimal text).
     pub const OFFSET: &str = "kstreams.source.offset";
+    /// The topic a refused record was meant for (production failures).
+    pub const TARGET_TOPIC: &str = "kstreams.target.topic";
+    /// Present when the dead letter was too large to write whole: what was left out.
+    pub const TRUNCATED: &str = "kstreams.error.truncated";
 }
 
 /// What the task does with a failed record once a handler decided.
@@ -134,9 +159,10 @@ impl ProcessingHandler {
 
 /// `raw` (original key, value and headers) on its way to the dead-letter `topic`, with headers
 /// naming `error` and the record's origin.
-pub(crate) fn dead_letter_record(raw: &RawRecord, topic: &str, error: &str) -> OutputRecord {
+pub(crate) fn dead_letter_record(raw: &RawRecord, topic: &str, kind: &str, error: &str) -> OutputRecord {
     use dead_letter_headers as h;
     let mut headers = raw.headers.clone();
+    headers.add(h::KIND, kind.as_bytes());
     headers.add(h::ERROR, error.as_bytes());
     headers.add(h::TOPIC, raw.topic.as_bytes());
     headers.add(h::PARTITION, raw.partition.to_string());

@@ -37,7 +37,9 @@ mod watermark;
 mod window;
 
 pub use clock::now_ms;
-pub use collector::{parse_input_header, ChangelogWriter, INPUT_OFFSET_HEADER};
+pub use collector::{
+    parse_input_header, parse_owner_epoch, ChangelogWriter, INPUT_OFFSET_HEADER, OWNER_EPOCH_HEADER,
+};
 pub use describe::TopologyDescription;
 pub use error::{panic_message, Result, SerdeError, StreamsError};
 pub use global::{
@@ -46,6 +48,7 @@ pub use global::{
 };
 pub use handler::{
     dead_letter_headers, CustomHandler, CustomProcessingHandler, DeserializationHandler, ProcessingHandler,
+    ProductionHandler,
 };
 pub use id::TaskId;
 pub use metrics::TaskMetrics;
@@ -63,7 +66,7 @@ pub use store::{
     changelog_topic, BuiltStore, FlushScope, StateStore, StoreBuilder, StoreContext, TaskResources,
 };
 pub use store_settings::StoreSettings;
-pub use task::{LocalPosition, StreamTask};
+pub use task::{LocalPosition, StreamTask, RESERVED_HEADERS, SOURCE_HEADER};
 pub use task_config::{EventTimeConfig, TaskConfig};
 pub use topic::{RepartitionTopic, TopicPartition, TopicRef};
 pub use topology::{NodeId, SubTopology, Topology};

@@ -61,6 +61,11 @@ impl Offsets {
         *slot = (*slot).max(offset);
     }
 
+    /// Keeps only the entries for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&TopicPartition, i64) -> bool) {
+        self.0.retain(|tp, o| keep(tp, *o));
+    }
+
     /// The entries, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&TopicPartition, i64)> {
         self.0.iter().map(|(tp, o)| (tp, *o))

@@ -89,6 +89,15 @@ pub trait FlushScope {
     fn abort(&self);
     /// The metadata entry `key` of the last committed flush, if any.
     fn read_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Whether the local state holds writes made since the last committed flush (a write cache
+    /// evicting between two commits): then the flush metadata no longer describes it.
+    fn written_since_flush(&self) -> bool {
+        false
+    }
+    /// Whether opening the stores found no local state and created it empty.
+    fn created_empty(&self) -> bool {
+        false
+    }
 }
 
 /// Per-task resources that store builders share, such as one RocksDB database per task.

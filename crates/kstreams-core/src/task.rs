@@ -39,7 +39,17 @@ const INPUT_POSITION_KEY: &[u8] = b"input-position";
 
 /// A source topic's shared name, the source node reading it, and whether it carries
 /// watermarks.
-type SourceEntry = (Rc<str>, Rc<RefCell<dyn RawInput>>, bool);
+/// (topic name, source node, whether the topic carries watermarks, whether it is external).
+type SourceEntry = (Rc<str>, Rc<RefCell<dyn RawInput>>, bool, bool);
+
+/// Headers the runtime gives a meaning to inside an application: a record from an outside
+/// topic that carries one has it removed at the source, so that no producer can forge a
+/// watermark or a deduplication stamp.
+pub const RESERVED_HEADERS: [&str; 2] = [WATERMARK_HEADER, SOURCE_HEADER];
+
+/// Header naming the input record a repartitioned record came from (see the DSL's
+/// deduplication of replayed repartition records): `<topic>:<partition>:<offset>:<seq>`.
+pub const SOURCE_HEADER: &str = "kstreams.src";
 
 /// The input position a task's local state holds, as written by its last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +60,11 @@ pub enum LocalPosition {
     At(Offsets),
     /// A position was written but cannot be read back; the text says why.
     Unreadable(String),
+    /// The stores found no local state to open (it was deleted), whatever a checkpoint says.
+    Missing,
+    /// The state was written after its last flush (a write cache evicted entries between two
+    /// commits), so it may reflect records past the position of that flush.
+    Unflushed,
 }
 
 /// One running instance of a sub-topology.
@@ -64,6 +79,8 @@ pub struct StreamTask {
     watermarks_out: WatermarkOutputs,
     deserialization: DeserializationHandler,
     processing: ProcessingHandler,
+    /// See [`crate::EventTimeConfig::max_future_ms`].
+    max_future_ms: Option<i64>,
 }
 
 impl StreamTask {
@@ -132,7 +149,8 @@ impl StreamTask {
             if let (Some(raw), NodeKind::Source { topics }) = (built.raw, &def.kind) {
                 for t in topics {
                     let name = t.resolve(&config.application_id);
-                    sources.insert(name.clone(), (Rc::from(name.as_str()), raw.clone(), false));
+                    let external = matches!(t, crate::TopicRef::External(_));
+                    sources.insert(name.clone(), (Rc::from(name.as_str()), raw.clone(), false, external));
                 }
             }
             if let Some(l) = built.lifecycle {
@@ -144,7 +162,7 @@ impl StreamTask {
         let (watermarks_in, watermarks_out) = task_watermarks(topology, sub, config);
         tracing::debug!(task = %id, follows = ?watermarks_in.topic_names(), publishes = ?watermarks_out.topics,
             "watermarks");
-        for (topic, (_, _, watermarked)) in sources.iter_mut() {
+        for (topic, (_, _, watermarked, _)) in sources.iter_mut() {
             *watermarked = watermarks_in.tracks(topic);
         }
         // Upstream tasks not heard from yet hold stream time back from the start.
@@ -169,6 +187,7 @@ impl StreamTask {
             watermarks_out,
             deserialization: config.deserialization.clone(),
             processing: config.processing.clone(),
+            max_future_ms: config.event_time.max_future_ms,
         };
         for (_, node) in task.lifecycles.clone() {
             node.borrow_mut().init(&mut task.ctx)?;
@@ -195,9 +214,21 @@ impl StreamTask {
 
     /// Processes one record read from `raw.topic` (see the module docs for its way).
     pub fn process(&mut self, raw: &RawRecord) -> Result<()> {
-        let (topic, source, watermarked) = self.sources.get(raw.topic.as_str()).ok_or_else(|| {
-            StreamsError::Topology(format!("task {} does not read topic `{}`", self.id(), raw.topic))
-        })?;
+        let (topic, source, watermarked, external) =
+            self.sources.get(raw.topic.as_str()).ok_or_else(|| {
+                StreamsError::Topology(format!("task {} does not read topic `{}`", self.id(), raw.topic))
+            })?;
+        let stripped;
+        let raw = if *external && raw.headers.iter().any(|h| RESERVED_HEADERS.contains(&h.key.as_str())) {
+            let mut copy = raw.clone();
+            for name in RESERVED_HEADERS {
+                copy.headers.remove(name);
+            }
+            stripped = copy;
+            &stripped
+        } else {
+            raw
+        };
         let origin = Origin { topic: topic.clone(), partition: raw.partition, offset: raw.offset };
         self.stamp.set(&origin);
         if *watermarked {
@@ -211,7 +242,7 @@ impl StreamTask {
         let decoded = source.borrow_mut().decode(raw);
         match decoded {
             Err(e) => self.on_deserialization_error(raw, e)?,
-            Ok(timestamp) if timestamp < 0 => self.on_invalid_timestamp(raw, timestamp),
+            Ok(timestamp) if !self.plausible(timestamp) => self.on_invalid_timestamp(raw, timestamp),
             Ok(timestamp) => {
                 self.ctx.observe_timestamp(timestamp);
                 self.ctx.origin = Some(origin);
@@ -269,19 +300,43 @@ impl StreamTask {
                     task = %self.id(), topic = %raw.topic, partition = raw.partition, offset = raw.offset,
                     dead_letter_topic = %topic, "record failed deserialization, sent to dead-letter topic: {detail}"
                 );
-                self.dead_letter(raw, &topic, &detail);
+                self.dead_letter(raw, &topic, "deserialization", &detail);
                 Ok(())
             }
         }
     }
 
-    /// Counts and logs a record dropped for a negative timestamp.
+    /// Whether an event time may go through the topology: not negative, and (with the guard
+    /// on) not implausibly far ahead of the wall clock.
+    fn plausible(&self, timestamp: i64) -> bool {
+        timestamp >= 0
+            && self.max_future_ms.is_none_or(|m| timestamp <= self.ctx.wall_clock.saturating_add(m))
+    }
+
+    /// Counts, logs and (with a dead-letter topic) dead-letters a record dropped for an
+    /// implausible timestamp: negative, or too far in the future.
     fn on_invalid_timestamp(&mut self, raw: &RawRecord, timestamp: i64) {
         self.ctx.metrics.invalid_timestamps += 1;
-        tracing::warn!(
-            task = %self.id(), topic = %raw.topic, partition = raw.partition, offset = raw.offset,
-            "skipping record with invalid (negative) timestamp {timestamp}"
-        );
+        metrics::counter!("kstreams_invalid_timestamps_total", "task" => self.ctx.task_name.to_string(),
+            "topic" => raw.topic.clone())
+        .increment(1);
+        let detail = if timestamp < 0 {
+            format!("invalid (negative) event time {timestamp}")
+        } else {
+            format!("event time {timestamp} is more than event.time.max.future.ms ahead of the wall clock")
+        };
+        match &self.deserialization {
+            DeserializationHandler::DeadLetter { topic } => {
+                let topic = topic.clone();
+                tracing::warn!(task = %self.id(), topic = %raw.topic, partition = raw.partition, offset = raw.offset,
+                    dead_letter_topic = %topic, "skipping record: {detail}; sent to the dead-letter topic");
+                self.dead_letter(raw, &topic, "timestamp", &detail);
+            }
+            _ => {
+                tracing::warn!(task = %self.id(), topic = %raw.topic, partition = raw.partition, offset = raw.offset,
+                "skipping record: {detail}")
+            }
+        }
     }
 
     /// Applies the processing handler to `error`, raised while processing `raw`.
@@ -299,7 +354,7 @@ impl StreamTask {
             Verdict::DeadLetter(topic) => {
                 tracing::warn!(task = %self.id(), record = %at, dead_letter_topic = %topic,
                     "processing failed, record sent to the dead-letter topic: {error}");
-                self.dead_letter(raw, &topic, &error.to_string());
+                self.dead_letter(raw, &topic, "processing", &error.to_string());
             }
             _ => {
                 tracing::warn!(task = %self.id(), record = %at, "processing failed, skipping the record: {error}")
@@ -308,9 +363,10 @@ impl StreamTask {
         Ok(())
     }
 
-    /// Sends `raw` to the dead-letter `topic`, with headers naming `error` and its origin.
-    fn dead_letter(&mut self, raw: &RawRecord, topic: &str, error: &str) {
-        self.ctx.collector.borrow_mut().send(dead_letter_record(raw, topic, error));
+    /// Sends `raw` to the dead-letter `topic`, with headers naming the `kind` of failure, the
+    /// `error` and the record's origin.
+    fn dead_letter(&mut self, raw: &RawRecord, topic: &str, kind: &str, error: &str) {
+        self.ctx.collector.borrow_mut().send(dead_letter_record(raw, topic, kind, error));
         self.ctx.metrics.dead_lettered += 1;
     }
 
@@ -402,6 +458,12 @@ impl StreamTask {
     /// The input position the local state holds, written by the last [`StreamTask::flush`]
     /// on it (possibly by an earlier process).
     pub fn local_position(&self) -> Result<LocalPosition> {
+        if self.resources.flush_scopes().iter().any(|s| s.created_empty()) {
+            return Ok(LocalPosition::Missing);
+        }
+        if self.resources.flush_scopes().iter().any(|s| s.written_since_flush()) {
+            return Ok(LocalPosition::Unflushed);
+        }
         for scope in self.resources.flush_scopes() {
             if let Some(bytes) = scope.read_meta(INPUT_POSITION_KEY)? {
                 let parsed = std::str::from_utf8(&bytes).map_err(|e| e.to_string()).and_then(Offsets::parse);
@@ -461,6 +523,20 @@ impl StreamTask {
     /// (`i64::MIN` before the first record). Windows close and records are late by it.
     pub fn stream_time(&self) -> i64 {
         self.ctx.stream_time()
+    }
+
+    /// Stamps every changelog record written from now on with `epoch` (see
+    /// [`crate::OWNER_EPOCH_HEADER`]); the runtime picks one above every earlier owner's.
+    pub fn set_owner_epoch(&mut self, epoch: i64) {
+        self.stamp.set_owner(epoch);
+    }
+
+    /// Resumes stream time where the previous owner of the task left it at its last commit
+    /// (the runtime keeps it in the commit's offset metadata): windows it closed stay closed
+    /// and records it dropped as late are dropped again when the input is replayed, instead
+    /// of starting from the first replayed record. Never moves stream time back.
+    pub fn resume_stream_time(&mut self, stream_time: i64) {
+        self.ctx.resume_stream_time(stream_time);
     }
 
     /// The highest record timestamp the task has seen.

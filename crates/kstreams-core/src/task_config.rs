@@ -25,7 +25,8 @@ pub struct TaskConfig {
     pub global_stores: GlobalStores,
     /// Memory settings handed to the store builders (defaults: each store's own).
     pub store_settings: StoreSettings,
-    /// Watermark settings (see `docs/time-and-windows.md`).
+    /// Watermark settings and the plausibility guard of event times (see
+    /// `docs/time-and-windows.md`).
     pub event_time: EventTimeConfig,
     /// Partition counts of the topics the topology reads and writes, by resolved name. Tasks
     /// need those of repartition topics and of their writers' inputs to publish and follow
@@ -49,10 +50,17 @@ pub struct EventTimeConfig {
     /// Wall-clock ms after which an upstream task that processed nothing calls itself idle
     /// and is left out of the watermark minimum (default 30 000).
     pub idle_ms: i64,
+    /// Records whose event time is further than this (ms) ahead of the task's wall clock are
+    /// implausible: dropped like records with a negative time, counted, and dead-lettered
+    /// where a dead-letter topic is configured. Kafka brokers refuse such timestamps by
+    /// default (`message.timestamp.after.max.ms`, one hour), so letting one through would fail
+    /// every write it leads to; and a time near `i64::MAX` would close every window at once.
+    /// `None` (the default, as in the test driver, whose wall clock is mocked): no guard.
+    pub max_future_ms: Option<i64>,
 }
 
 impl Default for EventTimeConfig {
     fn default() -> Self {
-        Self { watermarks: true, idle_ms: 30_000 }
+        Self { watermarks: true, idle_ms: 30_000, max_future_ms: None }
     }
 }

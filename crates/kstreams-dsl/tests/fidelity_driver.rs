@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use kstreams_core::EventTimeConfig;
 use kstreams_dsl::prelude::*;
 use kstreams_test::{DriverConfig, TopologyTestDriver};
 
@@ -111,6 +112,45 @@ fn wall_clock_starts_at_the_configured_time_and_a_cancelled_punctuation_stops() 
         driver.advance_wall_clock(10_000).unwrap();
     }
     assert_eq!(out.read_values().unwrap(), vec![1_010_000, 1_020_000]);
+}
+
+/// An instance drops records whose event time is more than `event.time.max.future.ms` ahead
+/// of its wall clock; the driver's clock is mocked, so there the guard is off unless
+/// configured, and configured it measures event times against the mocked clock.
+#[test]
+fn the_far_future_guard_is_off_in_the_driver_unless_set_and_then_follows_the_mocked_clock() {
+    let build = || {
+        let mut b = StreamsBuilder::new();
+        b.stream("in", Consumed::with(StringSerde, StringSerde)).to("out", Produced::default());
+        b.build().unwrap()
+    };
+    // Off by default: a record a year ahead of the clock (at 0) goes through.
+    let driver = TopologyTestDriver::new(build()).unwrap();
+    let year = 365 * 24 * 3_600_000;
+    driver.input_topic("in", StringSerde, StringSerde).pipe(s("a"), s("1"), year).unwrap();
+    assert_eq!(
+        driver.output_topic("out", StringSerde, StringSerde).read_key_values().unwrap(),
+        vec![(s("a"), s("1"))]
+    );
+    assert_eq!(driver.metrics().invalid_timestamps, 0);
+
+    // One second of tolerance, from a clock starting at 10 000.
+    let config = DriverConfig {
+        initial_wall_clock_ms: 10_000,
+        event_time: EventTimeConfig { max_future_ms: Some(1_000), ..EventTimeConfig::default() },
+        ..DriverConfig::default()
+    };
+    let driver = TopologyTestDriver::with_config(build(), config).unwrap();
+    let input = driver.input_topic("in", StringSerde, StringSerde);
+    input.pipe(s("a"), s("at the limit"), 11_000).unwrap();
+    input.pipe(s("b"), s("a millisecond past it"), 11_001).unwrap();
+    driver.advance_wall_clock(5_000).unwrap();
+    input.pipe(s("c"), s("within it once the clock moved"), 16_000).unwrap();
+    assert_eq!(
+        driver.output_topic("out", StringSerde, StringSerde).read_key_values().unwrap(),
+        vec![(s("a"), s("at the limit")), (s("c"), s("within it once the clock moved"))]
+    );
+    assert_eq!(driver.metrics().invalid_timestamps, 1, "the dropped record is counted");
 }
 
 /// The answer of the one task.

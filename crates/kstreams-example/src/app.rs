@@ -105,9 +105,34 @@ pub struct Args {
     /// wildcard address (0.0.0.0, ::) or port 0, which cannot be announced.
     #[arg(long, value_name = "HOST:PORT")]
     pub application_server: Option<String>,
+    /// Any Kafka Streams setting, as `KEY=VALUE` (repeatable), e.g.
+    /// `--config default.deserialization.exception.handler=dead_letter:bad-readings` or
+    /// `--config consumer.session.timeout.ms=10000`. Applied after the flags above, so it wins
+    /// over them; an unknown or invalid setting fails at start-up, naming it.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
 }
 
 impl Args {
+    /// The consumer's liveness settings given with `--config` (`consumer.session.timeout.ms`,
+    /// `consumer.heartbeat.interval.ms`), as librdkafka names: the database writer's consumer
+    /// follows them too, so after a crash its group hands the partitions on as fast as the
+    /// application's does.
+    fn liveness_settings(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut settings = Vec::new();
+        for setting in &self.config {
+            let Some((key, value)) = setting.split_once('=') else {
+                anyhow::bail!("--config: expected KEY=VALUE, got `{setting}`");
+            };
+            let key = key.trim();
+            let name = key.strip_prefix("consumer.").unwrap_or(key);
+            if matches!(name, "session.timeout.ms" | "heartbeat.interval.ms") {
+                settings.push((name.to_string(), value.trim().to_string()));
+            }
+        }
+        Ok(settings)
+    }
+
     /// The `--processing-guarantee`.
     fn guarantee(&self) -> anyhow::Result<ProcessingGuarantee> {
         match self.processing_guarantee.as_str() {
@@ -185,6 +210,12 @@ impl Run<'_> {
         // How other instances redirect queries for this one's sensors.
         if let Some(server) = args.application_server() {
             builder = builder.application_server(server);
+        }
+        for setting in &args.config {
+            let Some((key, value)) = setting.split_once('=') else {
+                anyhow::bail!("--config: expected KEY=VALUE, got `{setting}`");
+            };
+            builder = builder.set(key.trim(), value.trim());
         }
         Ok(builder.build()?)
     }
@@ -367,9 +398,10 @@ fn start_db_writer(
     tracing::info!(db = %path.display(), "storing results in table sensor_averages");
     let (servers, topic) = (servers.to_string(), args.output_topic.clone());
     let group = format!("{}-db-sink", args.application_id);
+    let client = args.liveness_settings()?;
     let (stop, stored) = (stop.clone(), stored.clone());
     Ok(Some(std::thread::spawn(move || {
-        crate::store::store_results(&servers, &topic, &group, &mut sink, &stop, &stored)
+        crate::store::store_results(&servers, &topic, &group, &client, &mut sink, &stop, &stored)
     })))
 }
 
@@ -406,6 +438,10 @@ mod tests {
     #[test]
     fn guarantees_are_named_as_in_kafka_streams() {
         assert_eq!(args(&[]).guarantee().unwrap(), ProcessingGuarantee::AtLeastOnce);
+        let set = args(&["--config", "commit.interval.ms=5", "--config", "consumer.session.timeout.ms=6000"]);
+        assert_eq!(set.config, vec!["commit.interval.ms=5", "consumer.session.timeout.ms=6000"]);
+        let liveness = set.liveness_settings().unwrap();
+        assert_eq!(liveness, vec![("session.timeout.ms".to_string(), "6000".to_string())]);
         let eos = args(&["--processing-guarantee", "exactly_once_v2"]);
         assert_eq!(eos.guarantee().unwrap(), ProcessingGuarantee::ExactlyOnceV2);
         assert!(args(&["--processing-guarantee", "twice"]).guarantee().is_err());

@@ -10,7 +10,7 @@ use kstreams::sink::{Sink, WindowResult};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::Message;
 
-use crate::viewer::{results_consumer, DRAIN};
+use crate::viewer::{results_consumer_with, DRAIN};
 use crate::WindowAverage;
 
 /// Rows written per database transaction at most.
@@ -18,17 +18,18 @@ const BATCH: usize = 500;
 /// Longest a row waits in a batch.
 const BATCH_DELAY: Duration = Duration::from_millis(200);
 
-/// Reads `topic` (consumer group `group`) and writes every result to `sink` until `stop` is
-/// set and [`DRAIN`] passed; counts the rows in `stored`.
+/// Reads `topic` (consumer group `group`, with the `client` settings) and writes every result
+/// to `sink` until `stop` is set and [`DRAIN`] passed; counts the rows in `stored`.
 pub fn store_results(
     servers: &str,
     topic: &str,
     group: &str,
+    client: &[(String, String)],
     sink: &mut dyn Sink<WindowResult>,
     stop: &AtomicBool,
     stored: &AtomicU64,
 ) -> anyhow::Result<()> {
-    let consumer = results_consumer(servers, topic, group)?;
+    let consumer = results_consumer_with(servers, topic, group, client)?;
     let mut batch: Vec<WindowResult> = Vec::with_capacity(BATCH);
     let mut oldest: Option<Instant> = None;
     let mut stopping_since: Option<Instant> = None;

@@ -15,13 +15,27 @@ pub const DRAIN: Duration = Duration::from_secs(3);
 
 /// A consumer of the output topic, reading committed results from the start.
 pub fn results_consumer(servers: &str, topic: &str, group: &str) -> anyhow::Result<BaseConsumer> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    results_consumer_with(servers, topic, group, &[])
+}
+
+/// [`results_consumer`] with extra client settings (`(librdkafka name, value)`), applied last.
+pub fn results_consumer_with(
+    servers: &str,
+    topic: &str,
+    group: &str,
+    extra: &[(String, String)],
+) -> anyhow::Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", servers)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()?;
+        .set("enable.auto.commit", "false");
+    for (key, value) in extra {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create()?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }

@@ -34,17 +34,43 @@ use crate::error::{Result, RuntimeError};
 
 /// Name of the checkpoint file inside a task directory.
 pub(crate) const CHECKPOINT_FILE: &str = ".checkpoint";
+/// Name of the file beside it holding the owner epoch of the task incarnation that wrote the
+/// local state last (see [`kstreams_core::OWNER_EPOCH_HEADER`]).
+pub(crate) const OWNER_EPOCH_FILE: &str = ".owner-epoch";
 
 /// The checkpoint file of one task directory.
 #[derive(Debug, Clone)]
 pub(crate) struct Checkpoint {
     path: PathBuf,
+    epoch_path: PathBuf,
 }
 
 impl Checkpoint {
     /// The checkpoint of the task whose stores live in `task_dir`.
     pub(crate) fn new(task_dir: &Path) -> Self {
-        Self { path: task_dir.join(CHECKPOINT_FILE) }
+        Self { path: task_dir.join(CHECKPOINT_FILE), epoch_path: task_dir.join(OWNER_EPOCH_FILE) }
+    }
+
+    /// The owner epoch of the local state's last writer; `None` if unknown (no file, or one
+    /// that does not hold a number).
+    pub(crate) fn read_owner_epoch(&self) -> Option<i64> {
+        fs::read_to_string(&self.epoch_path).ok()?.trim().parse().ok()
+    }
+
+    /// Records the owner epoch of the incarnation that writes the local state. Written
+    /// before its first checkpoint: a restore from that checkpoint then skips what earlier
+    /// owners wrote after it.
+    pub(crate) fn write_owner_epoch(&self, epoch: i64) -> Result<()> {
+        let dir = self.epoch_path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| self.error(format!("creating directory: {e}")))?;
+        let tmp = self.epoch_path.with_extension("tmp-epoch");
+        let write = || -> std::io::Result<()> {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(epoch.to_string().as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.epoch_path)
+        };
+        write().map_err(|e| self.error(format!("writing the owner epoch: {e}")))
     }
 
     /// The file's path.
@@ -119,6 +145,11 @@ mod tests {
         cp.remove().unwrap();
         assert!(!cp.path().exists());
         cp.remove().unwrap();
+        assert_eq!(cp.read_owner_epoch(), None);
+        cp.write_owner_epoch(1_764_115_200_123).unwrap();
+        assert_eq!(cp.read_owner_epoch(), Some(1_764_115_200_123));
+        fs::write(dir.path().join("0_1").join(OWNER_EPOCH_FILE), "garbage").unwrap();
+        assert_eq!(cp.read_owner_epoch(), None, "a damaged epoch file is no epoch");
     }
 
     #[test]

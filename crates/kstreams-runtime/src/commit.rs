@@ -31,6 +31,20 @@ use crate::producer::RecordProducer;
 use crate::rebalance::GroupConsumer;
 use crate::task_manager::TaskManager;
 
+/// The prefix of the offset metadata that carries a task's stream time.
+const STREAM_TIME_PREFIX: &str = "kstreams.stream-time=";
+
+/// The offset metadata committed with a task's input offsets: its stream time, so that the
+/// next owner resumes it (Kafka Streams keeps its partition time there too).
+fn stream_time_metadata(stream_time: i64) -> String {
+    format!("{STREAM_TIME_PREFIX}{stream_time}")
+}
+
+/// The stream time in committed offset metadata, if it holds one.
+pub(crate) fn parse_stream_time(metadata: &str) -> Option<i64> {
+    metadata.strip_prefix(STREAM_TIME_PREFIX)?.parse().ok()
+}
+
 /// Why a commit runs (for logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CommitReason {
@@ -50,6 +64,12 @@ pub(crate) fn commit_tasks(
 ) -> Result<bool> {
     if !tasks.tasks().any(|t| t.is_dirty()) && !producer.in_transaction() {
         return Ok(true);
+    }
+    // A member kicked out of the group (after a stall past its session timeout) learns it on
+    // a heartbeat: from then on it must not write its caches into the changelogs, which the
+    // partitions' new owner already writes.
+    if consumer.assignment_lost() {
+        return Err(RuntimeError::TasksMigrated { thread: thread.to_string() });
     }
     let started = Instant::now();
 
@@ -73,10 +93,14 @@ pub(crate) fn commit_tasks(
     let mut offsets = TopicPartitionList::new();
     let mut described = String::new();
     for task in tasks.tasks() {
+        let metadata = task.stream_time().map(stream_time_metadata);
         for (tp, next) in task.offsets_to_commit() {
             offsets
                 .add_partition_offset(tp.topic(), tp.partition(), Offset::Offset(next))
                 .map_err(|source| RuntimeError::CommitOffsets { offsets: tp.to_string(), source })?;
+            if let (Some(m), Some(mut e)) = (&metadata, offsets.find_partition(tp.topic(), tp.partition())) {
+                e.set_metadata(m.as_str());
+            }
             let _ = write!(described, "{tp}@{next} ");
         }
     }
@@ -119,4 +143,18 @@ pub(crate) fn commit_tasks(
         .record(elapsed.as_secs_f64());
     tracing::debug!(thread, ?reason, offsets = %described.trim_end(), ?elapsed, committed, "commit");
     Ok(committed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_time_survives_the_offset_metadata() {
+        for t in [0, 1_700_000_000_000, i64::MAX, -5] {
+            assert_eq!(parse_stream_time(&stream_time_metadata(t)), Some(t));
+        }
+        assert_eq!(parse_stream_time(""), None, "offsets committed by another client");
+        assert_eq!(parse_stream_time("AgAAAZ"), None, "Kafka Streams' own encoding is not ours");
+    }
 }

@@ -89,6 +89,15 @@ pub enum RuntimeError {
         /// The client error.
         source: KafkaError,
     },
+    /// A record cannot be written to its topic (the broker refused it, or would: too large,
+    /// an implausible timestamp) and the production handler says fail.
+    #[error("a record for `{topic}` cannot be written: {reason} (default.production.exception.handler = log_and_fail)")]
+    Refused {
+        /// The record's topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
     /// Committing consumed offsets failed.
     #[error("committing offsets {offsets} failed: {source}")]
     CommitOffsets {
@@ -277,6 +286,9 @@ impl RuntimeError {
         match self {
             Self::Fenced { .. } | Self::TransactionAmbiguous { .. } => Some(Recovery::ResetProducer),
             Self::TasksMigrated { .. } | Self::TransactionAbortable { .. } => Some(Recovery::Abort),
+            // At-least-once: deliveries that failed transiently (a broker down past the
+            // delivery timeout) are written again from the committed offsets.
+            Self::Delivery { .. } | Self::Flush { .. } => Some(Recovery::Abort),
             Self::Transaction { source, operation, .. } => match source {
                 KafkaError::Transaction(e) if e.is_fatal() => Some(Recovery::ResetProducer),
                 KafkaError::Transaction(e) if e.txn_requires_abort() => Some(Recovery::Abort),

@@ -23,6 +23,7 @@ mod global;
 mod hosts;
 mod partition_group;
 mod producer;
+mod production;
 mod query;
 mod rebalance;
 mod restore;
@@ -38,8 +39,8 @@ mod topics;
 
 pub use assignment::TaskLayout;
 pub use config::{
-    keys, parse_deserialization_handler, parse_processing_handler, ClientKind, ProcessingGuarantee,
-    StreamsConfig, StreamsConfigBuilder, ADMIN_PREFIX, CONSUMER_PREFIX, PRODUCER_PREFIX,
+    keys, parse_deserialization_handler, parse_processing_handler, parse_production_handler, ClientKind,
+    ProcessingGuarantee, StreamsConfig, StreamsConfigBuilder, ADMIN_PREFIX, CONSUMER_PREFIX, PRODUCER_PREFIX,
 };
 pub use error::{Result, RuntimeError};
 pub use query::{KeyQueryMetadata, StoreQueries, StreamsMetadata, DEFAULT_QUERY_TIMEOUT};

@@ -18,13 +18,18 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 
 use crate::config::{ClientKind, StreamsConfig};
 use crate::error::{Result, RuntimeError};
+use crate::production::{permanent, ProductionGuard, Refusal};
 
-/// Counts deliveries and remembers the last offset written to each partition.
+/// Counts deliveries, remembers the last offset written to each partition, and keeps the
+/// records the broker refused for good.
 #[derive(Default)]
 pub(crate) struct DeliveryTracker {
     delivered: AtomicU64,
+    /// Deliveries that failed for a reason that may pass (broker down, timed out).
     failed: AtomicU64,
     first_failure: Mutex<Option<String>>,
+    /// Records the broker refused for good (see [`permanent`]), with the reason.
+    refused: Mutex<Vec<(OutputRecord, RDKafkaErrorCode)>>,
     /// Topic → partition → the highest offset delivered (looked up by `&str`: a delivery
     /// allocates only for the first record of a topic).
     last_offsets: Mutex<HashMap<String, HashMap<i32, i64>>>,
@@ -46,6 +51,26 @@ impl ProducerContext for DeliveryTracker {
                 };
                 let slot = partitions.entry(m.partition()).or_insert(m.offset());
                 *slot = (*slot).max(m.offset());
+            }
+            Err((KafkaError::MessageProduction(code), m)) if permanent(*code) => {
+                let mut headers = kstreams_core::Headers::new();
+                if let Some(hs) = m.headers() {
+                    for h in rdkafka::message::Headers::iter(hs) {
+                        match h.value {
+                            Some(v) => headers.add(h.key, v),
+                            None => headers.add_null(h.key),
+                        };
+                    }
+                }
+                let record = OutputRecord {
+                    topic: m.topic().to_string(),
+                    partition: None,
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    timestamp: m.timestamp().to_millis().unwrap_or(0),
+                    headers,
+                };
+                self.refused.lock().unwrap_or_else(|e| e.into_inner()).push((record, *code));
             }
             Err((e, m)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
@@ -73,6 +98,11 @@ pub(crate) struct RecordProducer {
     init_deadline: Duration,
     /// `kstreams_records_produced_total` of this thread (registered once, not per record).
     produced: metrics::Counter,
+    /// The production handler and the checks made before sending.
+    guard: ProductionGuard,
+    /// Fingerprints of records the broker refused inside a transaction (which was aborted):
+    /// when the retry produces them again, the handler decides before they are sent.
+    refused_before: HashMap<u64, Refusal>,
 }
 
 impl RecordProducer {
@@ -103,6 +133,16 @@ impl RecordProducer {
             .and_then(|ms| ms.parse::<u64>().ok())
             .map_or(DEFAULT_TXN_TIMEOUT, Duration::from_millis);
         let init_deadline = config.task_timeout().max(timeout);
+        let max_bytes = cfg
+            .get("message.max.bytes")
+            .and_then(|b| b.trim().parse::<usize>().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        let guard = ProductionGuard::new(
+            config.production_handler().clone(),
+            max_bytes,
+            config.event_time().max_future_ms,
+            thread,
+        );
         let inner = create(&cfg, thread, transactional_id.as_deref(), timeout, init_deadline)?;
         let produced = metrics::counter!("kstreams_records_produced_total", "thread" => thread.to_string());
         Ok(Self {
@@ -114,6 +154,8 @@ impl RecordProducer {
             timeout,
             init_deadline,
             produced,
+            guard,
+            refused_before: HashMap::new(),
         })
     }
 
@@ -157,8 +199,34 @@ impl RecordProducer {
         Ok(())
     }
 
-    /// Hands `record` to librdkafka, waiting while its queue is full.
+    /// Hands `record` to librdkafka, waiting while its queue is full. A record the broker
+    /// would refuse (too large, an implausible timestamp) goes to the production handler
+    /// instead: dropped, dead-lettered, or an error.
     pub(crate) fn send(&mut self, record: &OutputRecord) -> Result<()> {
+        if ProductionGuard::is_dead_letter(record) {
+            // A dead letter the broker would refuse is made to fit, never refused.
+            if self.guard.check(record).is_some() {
+                let mut fitted = record.clone();
+                self.guard.fit(&mut fitted);
+                return self.send_unchecked(&fitted);
+            }
+            return self.send_unchecked(record);
+        }
+        let refusal = match self.guard.check(record) {
+            Some(why) => Some(why),
+            None if !self.refused_before.is_empty() => self.refused_before.get(&fingerprint(record)).cloned(),
+            None => None,
+        };
+        match refusal {
+            None => self.send_unchecked(record),
+            Some(why) => match self.guard.decide(record, &why)? {
+                Some(dead_letter) => self.send_unchecked(&dead_letter),
+                None => Ok(()),
+            },
+        }
+    }
+
+    fn send_unchecked(&mut self, record: &OutputRecord) -> Result<()> {
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for h in record.headers.iter() {
             headers = headers.insert(Header { key: &h.key, value: h.value.as_deref() });
@@ -207,7 +275,11 @@ impl RecordProducer {
         // polls instead: the wait ends within a millisecond of the last acknowledgement.
         // (`in_flight_count` is no test either: it counts the client's own requests too,
         // which after a broker restart can stay pending.)
-        let deadline = Instant::now() + self.timeout;
+        // At-least-once waits as long as a task may fail (`task.timeout.ms`): librdkafka keeps
+        // retrying through a broker outage, and giving up earlier would only send the same
+        // records again. A transaction cannot outlive its timeout.
+        let wait = if self.is_transactional() { self.timeout } else { self.init_deadline };
+        let deadline = Instant::now() + wait;
         loop {
             // A zero-timeout flush answers whether records are still unacknowledged.
             match self.inner.flush(Duration::ZERO) {
@@ -221,10 +293,7 @@ impl RecordProducer {
                         return Err(RuntimeError::TransactionAbortable {
                             transactional_id: id.clone(),
                             operation: "flush",
-                            detail: format!(
-                                "records still unacknowledged after {:?}: {source}",
-                                self.timeout
-                            ),
+                            detail: format!("records still unacknowledged after {wait:?}: {source}"),
                         })
                     }
                     None => return Err(RuntimeError::Flush { source }),
@@ -234,9 +303,10 @@ impl RecordProducer {
         self.check_deliveries()
     }
 
-    fn check_deliveries(&self) -> Result<()> {
-        let ctx = self.inner.context();
-        let failed = ctx.failed.swap(0, Ordering::SeqCst);
+    fn check_deliveries(&mut self) -> Result<()> {
+        let refused =
+            std::mem::take(&mut *self.inner.context().refused.lock().unwrap_or_else(|e| e.into_inner()));
+        let failed = self.inner.context().failed.swap(0, Ordering::SeqCst);
         if failed > 0 {
             // Deliveries fail (purged) when the producer hit a fatal error such as fencing:
             // report the cause, not the symptom.
@@ -249,19 +319,59 @@ impl RecordProducer {
                     detail: format!("{code:?}: {reason}"),
                 });
             }
-            let first =
-                ctx.first_failure.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
-            if let Some(id) = &self.transactional_id {
-                // The transaction misses records: it must not commit.
-                return Err(RuntimeError::TransactionAbortable {
-                    transactional_id: id.clone(),
-                    operation: "produce",
-                    detail: format!("{failed} record(s) were not delivered; first failure: {first}"),
-                });
+        }
+        if let Some(id) = &self.transactional_id {
+            if failed == 0 && refused.is_empty() {
+                return Ok(());
             }
-            return Err(RuntimeError::Delivery { failed, first });
+            // The transaction misses records: it must not commit. Refused records are
+            // remembered, so that the retry hands them to the handler before sending.
+            for (record, code) in &refused {
+                self.refused_before.insert(fingerprint(record), Refusal::Broker(*code));
+            }
+            let first = match refused.first() {
+                Some((record, code)) => format!("{}: {code}", record.topic),
+                None => self.take_first_failure(),
+            };
+            return Err(RuntimeError::TransactionAbortable {
+                transactional_id: id.clone(),
+                operation: "produce",
+                detail: format!(
+                    "{} record(s) were not delivered; first failure: {first}",
+                    failed as usize + refused.len()
+                ),
+            });
+        }
+        if failed > 0 {
+            return Err(RuntimeError::Delivery { failed, first: self.take_first_failure() });
+        }
+        // At-least-once: the handler decides about each refused record now; dead letters are
+        // sent and waited for before the offsets are committed.
+        let mut sent = false;
+        for (record, code) in refused {
+            let why = Refusal::Broker(code);
+            if self.guard.is_dead_letter_topic(&record.topic) {
+                return Err(RuntimeError::Refused { topic: record.topic, reason: why.to_string() });
+            }
+            if let Some(dead_letter) = self.guard.decide(&record, &why)? {
+                self.send_unchecked(&dead_letter)?;
+                sent = true;
+            }
+        }
+        if sent {
+            return self.flush();
         }
         Ok(())
+    }
+
+    fn take_first_failure(&self) -> String {
+        self.inner
+            .context()
+            .first_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default()
     }
 
     /// The highest offset delivered to `partition` so far.
@@ -334,6 +444,18 @@ impl RecordProducer {
         self.inner.context().failed.store(0, Ordering::SeqCst);
         result
     }
+}
+
+/// librdkafka's default `message.max.bytes`.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// Identifies a record across a retried transaction (the replay from the committed offsets
+/// produces the same topic, key, value and timestamp).
+fn fingerprint(record: &OutputRecord) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&record.topic, &record.key, &record.value, record.timestamp).hash(&mut h);
+    h.finish()
 }
 
 /// How long transactional calls may take unless `producer.transaction.timeout.ms` says

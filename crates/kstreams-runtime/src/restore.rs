@@ -17,7 +17,10 @@
 
 use std::time::{Duration, Instant};
 
-use kstreams_core::{parse_input_header, Offsets, StreamTask, TopicPartition, INPUT_OFFSET_HEADER};
+use kstreams_core::{
+    parse_input_header, parse_owner_epoch, Offsets, StreamTask, TopicPartition, INPUT_OFFSET_HEADER,
+    OWNER_EPOCH_HEADER,
+};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -30,6 +33,8 @@ use crate::error::{Result, RuntimeError};
 
 /// Records handed to a store per `restore` call.
 const BATCH: usize = 1000;
+/// How often a long restore logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// A restore that makes no progress for this long fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -61,6 +66,10 @@ pub(crate) struct Restorer {
 pub(crate) struct RestoreSummary {
     pub(crate) restored: u64,
     pub(crate) skipped_uncommitted: u64,
+    /// Records a previous owner wrote after a later owner had written (a zombie's).
+    pub(crate) skipped_stale_owner: u64,
+    /// The highest owner epoch read.
+    pub(crate) max_owner_epoch: Option<i64>,
 }
 
 impl Restorer {
@@ -95,12 +104,17 @@ impl Restorer {
 
     /// Restores every changelog of `task` from `start` (missing entries: the beginning) to
     /// the end. `committed` holds the group's committed offsets of the task's input partitions.
-    /// Returns the next offset of each changelog partition.
+    /// `owner_floor` is the owner epoch of the local state's last writer, if known: records
+    /// of lower epochs after the checkpoint are a zombie's. `keep_alive` is called between polls, at least every 200 ms: it keeps the thread's
+    /// group membership alive however long the restore takes. Returns the next offset of each
+    /// changelog partition.
     pub(crate) fn restore(
         &self,
         task: &mut StreamTask,
         start: &Offsets,
         committed: &Offsets,
+        owner_floor: Option<i64>,
+        keep_alive: &mut dyn FnMut(),
     ) -> Result<(Offsets, RestoreSummary)> {
         let id = task.id();
         let partition = id.partition;
@@ -119,7 +133,11 @@ impl Restorer {
                 .fetch_watermarks(&topic, partition, Duration::from_secs(30))
                 .map_err(|e| fail(format!("reading watermarks: {e}")))?;
             let tp = TopicPartition::new(topic.as_str(), partition);
-            let from = start.of(&tp).unwrap_or(low).max(low);
+            let checkpointed = start.of(&tp);
+            let from = checkpointed.unwrap_or(low).max(low);
+            // The epoch below which records are stale: from the local state's writer only when
+            // restoring on top of that state.
+            let mut owner_max = owner_floor.filter(|_| checkpointed.is_some());
             if from >= high {
                 ends.insert(tp, from);
                 tracing::debug!(task = %id, store, from, high, "nothing to restore");
@@ -137,8 +155,16 @@ impl Restorer {
                 [("task", id.to_string()), ("store", store.clone()), ("thread", self.thread.clone())];
             let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(BATCH);
             let mut last_progress = Instant::now();
+            let mut last_report = Instant::now();
             let mut position = from;
             while position < high {
+                keep_alive();
+                if last_report.elapsed() >= PROGRESS_EVERY {
+                    last_report = Instant::now();
+                    let done = (position - from) as f64 / (high - from).max(1) as f64;
+                    tracing::info!(task = %id, store, topic, position, high, elapsed = ?started.elapsed(),
+                        "restoring: {:.0}% done", done * 100.0);
+                }
                 match self.consumer.poll(Duration::from_millis(200)) {
                     Some(Ok(m)) => {
                         last_progress = Instant::now();
@@ -146,14 +172,28 @@ impl Restorer {
                         if m.offset() >= high {
                             break;
                         }
-                        let uncommitted = m.headers().and_then(|hs| {
-                            hs.iter()
-                                .filter(|h| h.key == INPUT_OFFSET_HEADER)
-                                .last()
-                                .and_then(|h| h.value.and_then(parse_input_header))
-                                .map(|(t, p, o)| committed.get(t, p).is_none_or(|c| o >= c))
-                        });
-                        if uncommitted == Some(true) {
+                        let (mut uncommitted, mut owner) = (false, None);
+                        if let Some(hs) = m.headers() {
+                            for h in hs.iter() {
+                                match (h.key, h.value) {
+                                    (INPUT_OFFSET_HEADER, Some(v)) => {
+                                        uncommitted = parse_input_header(v).is_some_and(|(t, p, o)| {
+                                            committed.get(t, p).is_none_or(|c| o >= c)
+                                        });
+                                    }
+                                    (OWNER_EPOCH_HEADER, Some(v)) => owner = parse_owner_epoch(v),
+                                    _ => {}
+                                }
+                            }
+                        }
+                        if let Some(epoch) = owner {
+                            if owner_max.is_some_and(|max| epoch < max) {
+                                summary.skipped_stale_owner += 1;
+                                continue;
+                            }
+                            owner_max = Some(owner_max.map_or(epoch, |max| max.max(epoch)));
+                        }
+                        if uncommitted {
                             summary.skipped_uncommitted += 1;
                             continue;
                         }
@@ -185,9 +225,11 @@ impl Restorer {
                 }
             }
             summary.restored += self.apply(task, &store, &mut batch, &labels, 0)?;
+            summary.max_owner_epoch = summary.max_owner_epoch.max(owner_max);
             ends.insert(tp, position.min(high).max(from));
             self.consumer.unassign().map_err(|e| fail(format!("unassigning: {e}")))?;
             tracing::info!(task = %id, store, records = summary.restored, skipped_uncommitted = summary.skipped_uncommitted,
+                skipped_stale_owner = summary.skipped_stale_owner,
                 elapsed = ?started.elapsed(), "restore finished");
         }
         Ok((ends, summary))

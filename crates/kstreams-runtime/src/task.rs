@@ -15,7 +15,8 @@
 use std::time::{Duration, Instant};
 
 use kstreams_core::{
-    LocalPosition, Offsets, OutputRecord, RawRecord, StreamTask, TaskConfig, TaskId, TopicPartition, Topology,
+    changelog_topic, LocalPosition, Offsets, OutputRecord, RawRecord, StreamTask, TaskConfig, TaskId,
+    TopicPartition, Topology,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -66,10 +67,15 @@ pub(crate) struct ActiveTask {
     progress: Vec<Progress>,
     /// Whether anything was processed since the last commit.
     dirty: bool,
-    /// Next offset of each changelog partition the local stores hold.
+    /// Next offset of each changelog partition the local (persistent) stores hold.
     changelog_offsets: Offsets,
+    /// The changelog partitions of the stores that keep their data on disk: the only ones a
+    /// checkpoint records.
+    kept_changelogs: Vec<TopicPartition>,
     checkpoint: Checkpoint,
     checkpoint_on_disk: bool,
+    /// The owner epoch of the local state's last writer, when the local state is kept.
+    owner_floor: Option<i64>,
     /// Whether a checkpoint means anything: some logged store keeps its data on disk.
     persistent: bool,
     /// Whether each flush records the input position with the state, so the checkpoint can
@@ -96,11 +102,19 @@ impl ActiveTask {
     ) -> Result<(Self, Offsets)> {
         let dir = config.task_dir(id);
         let checkpoint = Checkpoint::new(&dir);
-        let persistent = topology.subtopologies().iter().find(|s| s.id == id.subtopology).is_some_and(|s| {
-            s.stores.iter().any(|name| {
-                topology.stores().get(name).is_some_and(|b| b.logging_enabled() && b.persistent())
+        // Only stores that keep their data on disk are checkpointed: the others (in memory,
+        // e.g. suppression buffers) start empty and are restored from their whole changelog.
+        let kept_changelogs: Vec<TopicPartition> = topology
+            .subtopologies()
+            .iter()
+            .filter(|s| s.id == id.subtopology)
+            .flat_map(|s| s.stores.iter())
+            .filter(|name| {
+                topology.stores().get(*name).is_some_and(|b| b.logging_enabled() && b.persistent())
             })
-        });
+            .map(|name| TopicPartition::new(changelog_topic(&config.application_id, name), id.partition))
+            .collect();
+        let persistent = !kept_changelogs.is_empty();
         let mut start = match checkpoint.read() {
             Ok(Some(offsets)) if persistent => offsets,
             Ok(_) => Offsets::new(),
@@ -109,11 +123,23 @@ impl ActiveTask {
                 Offsets::new()
             }
         };
+        start.retain(|tp, _| kept_changelogs.contains(tp));
         if start.is_empty() {
             wipe(id, &dir, "no valid checkpoint")?;
         }
         let build = || task_error(id, "create", StreamTask::new(topology, id, config));
-        let mut task = build()?;
+        let mut task = match build() {
+            Ok(task) => task,
+            // Damaged local state (a corrupt database) must not fail every start: wipe it and
+            // restore from the changelogs. A failure with nothing left to wipe is returned.
+            Err(e) if dir.exists() => {
+                tracing::warn!(task = %id, error = %e, "opening the local state failed");
+                wipe(id, &dir, "its local state could not be opened")?;
+                start = Offsets::new();
+                build()?
+            }
+            Err(e) => return Err(e),
+        };
         if !start.is_empty() {
             if let Some(reason) = local_state_ahead(&task, committed)? {
                 task_error(id, "close", task.close())?;
@@ -123,6 +149,7 @@ impl ActiveTask {
             }
         }
         let keeps_position = persistent && task.keeps_input_position();
+        let owner_floor = if start.is_empty() { None } else { checkpoint.read_owner_epoch() };
         let progress = partitions
             .iter()
             .map(|tp| Progress { partition: tp.clone(), committed: committed.of(tp), processed: None })
@@ -133,15 +160,22 @@ impl ActiveTask {
             progress,
             dirty: false,
             changelog_offsets: start.clone(),
+            kept_changelogs,
             checkpoint,
             // Without an input position the checkpoint only stays until the first record is
             // processed; with one it stays, and the position tells how far the state went.
             checkpoint_on_disk: !start.is_empty(),
             persistent,
             keeps_position,
+            owner_floor,
             last_record_at: Instant::now(),
         };
         Ok((active, start))
+    }
+
+    /// The owner epoch of the local state's last writer, when the local state is kept.
+    pub(crate) fn owner_floor(&self) -> Option<i64> {
+        self.owner_floor
     }
 
     /// The task's id.
@@ -176,7 +210,27 @@ impl ActiveTask {
     /// Ends the restore: the stores hold the changelogs up to `ends` and reflect the input up
     /// to the committed offsets; both are recorded before processing (flush, checkpoint), and
     /// the task's wall clock starts now (watermark idleness counts from here).
-    pub(crate) fn finish_restore(&mut self, ends: Offsets, now_ms: i64) -> Result<()> {
+    /// `stream_time` is the one committed with the input offsets, if any. The task's owner
+    /// epoch is chosen above every epoch the restore read (`max_owner_epoch`) and the local
+    /// state's, and at least the wall clock: a zombie that never wrote before the restore
+    /// still started earlier (its epoch is an earlier clock reading).
+    pub(crate) fn finish_restore(
+        &mut self,
+        mut ends: Offsets,
+        stream_time: Option<i64>,
+        max_owner_epoch: Option<i64>,
+        now_ms: i64,
+    ) -> Result<()> {
+        if let Some(t) = stream_time {
+            self.task.resume_stream_time(t);
+        }
+        let above = max_owner_epoch.max(self.owner_floor).map_or(i64::MIN, |e| e.saturating_add(1));
+        let epoch = now_ms.max(above);
+        self.task.set_owner_epoch(epoch);
+        if self.persistent {
+            self.checkpoint.write_owner_epoch(epoch)?;
+        }
+        ends.retain(|tp, _| self.kept_changelogs.contains(tp));
         self.changelog_offsets = ends;
         self.flush()?;
         self.write_checkpoint()?;
@@ -249,6 +303,11 @@ impl ActiveTask {
         self.progress.iter().filter_map(|p| p.processed.map(|o| (&p.partition, o + 1)))
     }
 
+    /// The task's stream time, if it has one: committed with the offsets.
+    pub(crate) fn stream_time(&self) -> Option<i64> {
+        Some(self.task.stream_time()).filter(|t| *t != i64::MIN)
+    }
+
     /// The group's committed offset of `partition` when the task was created.
     pub(crate) fn committed_at_start(&self, partition: &TopicPartition) -> Option<i64> {
         self.progress.iter().find(|p| p.partition == *partition).and_then(|p| p.committed)
@@ -257,11 +316,6 @@ impl ActiveTask {
     /// Whether anything was processed or punctuated since the last commit.
     pub(crate) fn is_dirty(&self) -> bool {
         self.dirty
-    }
-
-    /// `(store, changelog topic)` for each logged store.
-    pub(crate) fn changelogs(&self) -> &[(String, String)] {
-        self.task.changelogs()
     }
 
     /// `(store, approximate entries)` for each store.
@@ -275,15 +329,9 @@ impl ActiveTask {
         if !self.dirty {
             return Ok(());
         }
-        let partition = self.id().partition;
-        let changelogs: Vec<TopicPartition> = self
-            .changelogs()
-            .iter()
-            .map(|(_, topic)| TopicPartition::new(topic.as_str(), partition))
-            .collect();
-        for tp in changelogs {
-            if let Some(last) = last_offset(&tp) {
-                self.changelog_offsets.raise(tp, last + 1);
+        for tp in &self.kept_changelogs {
+            if let Some(last) = last_offset(tp) {
+                self.changelog_offsets.raise(tp.clone(), last + 1);
             }
         }
         self.write_checkpoint()?;
@@ -357,6 +405,12 @@ fn local_state_ahead(task: &StreamTask, committed: &Offsets) -> Result<Option<St
         LocalPosition::Unknown => return Ok(None),
         LocalPosition::At(local) => local,
         LocalPosition::Unreadable(e) => return Ok(Some(format!("unreadable input position ({e})"))),
+        LocalPosition::Missing => return Ok(Some("the checkpoint names state that is not on disk".into())),
+        LocalPosition::Unflushed => {
+            return Ok(Some(
+                "the state was written after its last flush (evicted from the cache before a crash)".into(),
+            ))
+        }
     };
     let ahead = local.ahead_of(committed);
     if ahead.is_empty() {

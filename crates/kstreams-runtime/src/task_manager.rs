@@ -100,6 +100,11 @@ impl TaskManager {
         self.tasks.insert(id, task);
     }
 
+    /// Whether the thread paused `partition` (it holds enough queued records).
+    pub(crate) fn is_fetch_paused(&self, partition: &TopicPartition) -> bool {
+        self.fetch_paused.contains(partition)
+    }
+
     /// Closes task `id` (`clean`: after a commit) and forgets its queued records; resumes its
     /// partitions if they were paused. Queued records were not processed, so their offsets are
     /// not committed: whoever reads the partitions next reads them again.
@@ -317,7 +322,7 @@ impl TaskManager {
     fn set_held(&mut self, id: TaskId, held: bool) {
         if let Some(task) = self.tasks.get_mut(&id) {
             task.set_held(held);
-            tracing::debug!(thread = %self.thread, task = %id, held, event_time = task.observed_time(), "event-time alignment");
+            tracing::debug!(thread = %self.thread, task = %id, held, event_time = task.observed_time(), stream_time = task.stream_task().stream_time(), "event-time alignment");
         }
         if held {
             metrics::counter!("kstreams_alignment_holds_total", "thread" => self.thread.clone()).increment(1);

@@ -284,7 +284,7 @@ impl StreamThread {
             if self.tasks.contains(id) || !still_assigned {
                 continue;
             }
-            let committed = self.committed_offsets(id)?;
+            let (committed, stream_time) = self.committed_offsets(id)?;
             // The consumer went on past the committed offsets: read those records again.
             for tp in partitions {
                 let offset = committed.of(tp).map_or(Offset::Beginning, Offset::Offset);
@@ -292,7 +292,7 @@ impl StreamThread {
                     |source| RuntimeError::Metadata { what: format!("seeking {tp} to {offset:?}"), source },
                 )?;
             }
-            self.add_task(id, &committed)?;
+            self.add_task(id, &committed, stream_time)?;
         }
         self.publish_tasks();
         Ok(())
@@ -444,8 +444,8 @@ impl StreamThread {
             .collect();
         tracing::info!(thread = %self.name, tasks = ?new, "partitions assigned");
         for id in new {
-            let committed = self.committed_offsets(id)?;
-            self.add_task(id, &committed)?;
+            let (committed, stream_time) = self.committed_offsets(id)?;
+            self.add_task(id, &committed, stream_time)?;
         }
         self.publish_tasks();
         self.shared.state.set_thread_state(self.index, ThreadState::Running);
@@ -454,14 +454,20 @@ impl StreamThread {
 
     /// Creates task `id` on its local state, restores it from its changelogs, and starts
     /// running it.
-    fn add_task(&mut self, id: TaskId, committed: &Offsets) -> Result<()> {
+    fn add_task(&mut self, id: TaskId, committed: &Offsets, stream_time: Option<i64>) -> Result<()> {
         let partitions = self.shared.layout.partitions_of(id);
         let (mut task, start) =
             ActiveTask::create(&self.shared.topology, id, &self.task_config, partitions, committed)?;
-        let (ends, summary) = self.restorer.restore(task.begin_restore()?, &start, committed)?;
-        task.finish_restore(ends, now_ms())?;
+        let mut member = KeepMember::new(&self.consumer, &self.name);
+        let floor = task.owner_floor();
+        let restored =
+            self.restorer.restore(task.begin_restore()?, &start, committed, floor, &mut || member.tick());
+        member.finish(|tp| self.tasks.is_fetch_paused(tp));
+        let (ends, summary) = restored?;
+        task.finish_restore(ends, stream_time, summary.max_owner_epoch, now_ms())?;
         tracing::info!(thread = %self.name, task = %id, restored = summary.restored,
-            skipped_uncommitted = summary.skipped_uncommitted, "task running");
+            skipped_uncommitted = summary.skipped_uncommitted, skipped_stale_owner = summary.skipped_stale_owner,
+            ?stream_time, "task running");
         self.tasks.add(task);
         Ok(())
     }
@@ -473,8 +479,9 @@ impl StreamThread {
 
     /// The group's committed offsets of the task's input partitions. A timed-out request is
     /// retried until `task.timeout.ms` has passed (a coordinator busy with a rebalance can be
-    /// slow to answer); other errors fail at once.
-    fn committed_offsets(&self, id: TaskId) -> Result<Offsets> {
+    /// slow to answer); other errors fail at once. Also returns the stream time committed with
+    /// them (the latest of its partitions').
+    fn committed_offsets(&self, id: TaskId) -> Result<(Offsets, Option<i64>)> {
         let mut tpl = TopicPartitionList::new();
         for tp in self.shared.layout.partitions_of(id) {
             tpl.add_partition(tp.topic(), tp.partition());
@@ -498,14 +505,17 @@ impl StreamThread {
                 }
             }
         };
-        Ok(committed
-            .elements()
+        let elements = committed.elements();
+        let stream_time =
+            elements.iter().filter_map(|e| crate::commit::parse_stream_time(e.metadata())).max();
+        let offsets = elements
             .iter()
             .filter_map(|e| match e.offset() {
                 Offset::Offset(o) => Some((TopicPartition::new(e.topic(), e.partition()), o)),
                 _ => None,
             })
-            .collect())
+            .collect();
+        Ok((offsets, stream_time))
     }
 }
 
@@ -535,5 +545,86 @@ fn to_raw(m: &BorrowedMessage<'_>) -> RawRecord {
         key: m.key().map(<[u8]>::to_vec),
         value: m.payload().map(<[u8]>::to_vec),
         headers,
+    }
+}
+
+/// Keeps a stream thread in its consumer group while it restores a task: the group evicts a
+/// member that does not poll within `max.poll.interval.ms`, and a restore can take longer.
+/// So the whole assignment is paused and the consumer polled every half second; a record it
+/// still returns (fetched before the pause) is not lost: its partition is sought back to it
+/// when the restore ends. Rebalances seen meanwhile are recorded by the consumer's context and
+/// handled after the restore, as usual.
+struct KeepMember<'a> {
+    consumer: &'a GroupConsumer,
+    thread: &'a str,
+    paused: Option<TopicPartitionList>,
+    rewind: std::collections::BTreeMap<(String, i32), i64>,
+    last_poll: Instant,
+}
+
+impl<'a> KeepMember<'a> {
+    const EVERY: Duration = Duration::from_millis(500);
+
+    fn new(consumer: &'a GroupConsumer, thread: &'a str) -> Self {
+        Self { consumer, thread, paused: None, rewind: Default::default(), last_poll: Instant::now() }
+    }
+
+    fn tick(&mut self) {
+        if self.last_poll.elapsed() < Self::EVERY {
+            return;
+        }
+        if self.paused.is_none() {
+            match self.consumer.assignment() {
+                Ok(assignment) => {
+                    if let Err(e) = self.consumer.pause(&assignment) {
+                        tracing::warn!(thread = %self.thread, error = %e, "pausing the assignment for a restore failed");
+                        return;
+                    }
+                    self.paused = Some(assignment);
+                }
+                Err(e) => {
+                    tracing::warn!(thread = %self.thread, error = %e, "reading the assignment failed");
+                    return;
+                }
+            }
+        }
+        // Fetched records of paused partitions may still be queued: at most that many polls.
+        for _ in 0..10_000 {
+            match self.consumer.poll(Duration::ZERO) {
+                Some(Ok(m)) => {
+                    let slot =
+                        self.rewind.entry((m.topic().to_string(), m.partition())).or_insert(m.offset());
+                    *slot = (*slot).min(m.offset());
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(thread = %self.thread, error = %e, "consumer error during a restore")
+                }
+                None => break,
+            }
+        }
+        self.last_poll = Instant::now();
+    }
+
+    /// Seeks back the partitions whose records were polled, and resumes what was paused for
+    /// the restore (not what the thread itself paused, `paused_by_thread`).
+    fn finish(self, paused_by_thread: impl Fn(&TopicPartition) -> bool) {
+        let Some(paused) = self.paused else { return };
+        for ((topic, partition), offset) in &self.rewind {
+            if let Err(e) =
+                self.consumer.seek(topic, *partition, Offset::Offset(*offset), Duration::from_secs(10))
+            {
+                tracing::warn!(thread = %self.thread, topic, partition, offset, error = %e,
+                    "seeking back after a restore failed");
+            }
+        }
+        let mut resume = TopicPartitionList::new();
+        for e in paused.elements() {
+            if !paused_by_thread(&TopicPartition::new(e.topic(), e.partition())) {
+                resume.add_partition(e.topic(), e.partition());
+            }
+        }
+        if let Err(e) = self.consumer.resume(&resume) {
+            tracing::warn!(thread = %self.thread, error = %e, "resuming the assignment after a restore failed");
+        }
     }
 }

@@ -65,7 +65,12 @@ pub struct DriverConfig {
     /// What happens when processing a record fails (the default stops: `pipe` returns the
     /// error).
     pub processing: ProcessingHandler,
-    /// Watermarks through repartition topics: on (the default) or off, and the idle time.
+    /// Watermarks through repartition topics: on (the default) or off, the idle time, and the
+    /// far-future guard. The guard (`EventTimeConfig::max_future_ms`) is off by default here,
+    /// unlike in an instance (`event.time.max.future.ms`, one hour): it compares event times
+    /// with the wall clock, which in the driver is mocked and starts at
+    /// [`initial_wall_clock_ms`](Self::initial_wall_clock_ms) (0), so most tests' event times
+    /// would look far ahead of it. Set it to test the guard against the mocked clock.
     pub event_time: EventTimeConfig,
     /// The wall-clock time (ms) the driver starts at (Kafka's `TopologyTestDriver(topology,
     /// initialWallClockTime)`). Default 0, not the current time, so tests are reproducible.
@@ -95,8 +100,8 @@ struct Inner {
     /// Every topic a task reads, found with one lookup per delivered record.
     inputs: HashMap<String, InputTopic, foldhash::fast::RandomState>,
     outputs: HashMap<String, VecDeque<OutputRecord>>,
-    /// Tasks that write repartition topics: they exist from the first commit on, as they
-    /// would in an instance, so an upstream partition without records still reports "idle".
+    /// Tasks that write repartition topics: each commit makes them publish watermarks (they
+    /// exist from the start, so an upstream partition without records still reports "idle").
     watermark_writers: Vec<TaskId>,
     since_commit: usize,
     wall_clock: i64,
@@ -143,7 +148,6 @@ impl Inner {
         self.tasks.get_mut(&id).ok_or_else(|| StreamsError::Topology(format!("task {id} missing")))
     }
 
-    /// Delivers one record to its topic: to the owning task, or to the outputs.
     /// Takes the next unread record of `topic`.
     fn pop(&mut self, topic: &str) -> Result<OutputRecord> {
         self.outputs
@@ -152,6 +156,7 @@ impl Inner {
             .ok_or_else(|| StreamsError::Topology(format!("empty topic `{topic}`: no record left to read")))
     }
 
+    /// Delivers one record to its topic: to the owning task, or to the outputs.
     fn deliver(&mut self, rec: OutputRecord) -> Result<()> {
         // The queue only allocates when a record produces records the driver feeds back.
         let mut queue = VecDeque::new();

@@ -22,10 +22,10 @@ use kstreams_core::{Processor, ProcessorContext};
 use crate::processors::StoreHandle;
 use kstreams_state::KeyValueStore;
 
-/// Header naming the input record a repartitioned record came from:
-/// `<input topic>:<input partition>:<input offset>:<seq>` in ASCII. Kafka topic names cannot
-/// contain `:`.
-pub(crate) const SOURCE_HEADER: &str = "kstreams.src";
+// The header naming the input record a repartitioned record came from:
+// `<input topic>:<input partition>:<input offset>:<seq>` in ASCII (Kafka topic names cannot
+// contain `:`). The core removes it from records of outside topics, so it cannot be forged.
+pub(crate) use kstreams_core::SOURCE_HEADER;
 
 /// Stamps [`SOURCE_HEADER`] on every record from the task's current origin.
 pub(crate) struct StampSource {

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kstreams_core::{DeserializationHandler, ProcessingHandler};
+use kstreams_core::{DeserializationHandler, ProcessingHandler, ProductionHandler};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 
@@ -93,6 +93,18 @@ impl StreamsConfigBuilder {
         self.set(keys::PROCESSING_HANDLER, policy)
     }
 
+    /// The production error policy as text (`log_and_fail`, `log_and_continue`,
+    /// `dead_letter:<topic>`): what happens to a record the broker refuses for good.
+    pub fn production_handler(self, policy: impl Into<String>) -> Self {
+        self.set(keys::PRODUCTION_HANDLER, policy)
+    }
+
+    /// How far an event time may run ahead of the wall clock before the record is dropped
+    /// as implausible; `Duration::ZERO` turns the guard off.
+    pub fn event_time_max_future(self, ahead: Duration) -> Self {
+        self.set(keys::MAX_FUTURE_MS, ahead.as_millis().to_string())
+    }
+
     /// The deserialization error policy as a value, e.g. a
     /// [`DeserializationHandler::Custom`] function; wins over the text setting.
     pub fn deserialization_handler_value(mut self, handler: DeserializationHandler) -> Self {
@@ -177,6 +189,7 @@ impl StreamsConfigBuilder {
         let watermark_interval =
             Duration::from_millis(number(p, keys::WATERMARK_INTERVAL_MS, 200, 1..=3_600_000)?);
         let max_skew_ms = number(p, keys::MAX_SKEW_MS, 60_000, 0..=max_ms)? as i64;
+        let max_future_ms = number(p, keys::MAX_FUTURE_MS, 3_600_000, 0..=max_ms)? as i64;
         let optional_bytes = |key: &str, min: u64| -> Result<Option<u64>> {
             if p.contains_key(key) {
                 number(p, key, 0, min..=usize::MAX as u64).map(Some)
@@ -230,6 +243,17 @@ impl StreamsConfigBuilder {
             (None, None) => ProcessingHandler::Fail,
             (None, Some(v)) => parse_processing_handler(v)?,
         };
+        let production = match (p.get(keys::PRODUCTION_HANDLER), p.get(keys::PRODUCTION_HANDLER_NEW)) {
+            (Some(a), Some(b)) if a.trim() != b.trim() => {
+                return Err(RuntimeError::config(
+                    keys::PRODUCTION_HANDLER_NEW,
+                    format!("`{b}` contradicts {} = `{a}`; set one of the two", keys::PRODUCTION_HANDLER),
+                ))
+            }
+            (Some(v), _) => parse_production_handler(keys::PRODUCTION_HANDLER, v)?,
+            (None, Some(v)) => parse_production_handler(keys::PRODUCTION_HANDLER_NEW, v)?,
+            (None, None) => ProductionHandler::Fail,
+        };
         let client_id = match p.get(keys::CLIENT_ID) {
             Some(id) => id.clone(),
             None => format!("{application_id}-{}", process_id()),
@@ -267,12 +291,17 @@ impl StreamsConfigBuilder {
             application_server,
             deserialization,
             processing,
+            production,
             max_task_idle,
             replication_factor,
             rocksdb_block_cache_bytes,
             rocksdb_write_buffer_bytes,
             task_timeout,
-            event_time: kstreams_core::EventTimeConfig { watermarks, idle_ms },
+            event_time: kstreams_core::EventTimeConfig {
+                watermarks,
+                idle_ms,
+                max_future_ms: (max_future_ms > 0).then_some(max_future_ms),
+            },
             watermark_interval,
             max_skew_ms,
             client_overrides,
@@ -342,6 +371,35 @@ pub fn parse_processing_handler(value: &str) -> Result<ProcessingHandler> {
     Ok(handler)
 }
 
+/// Parses the production handler setting (`key` names it in errors: it has two names).
+pub fn parse_production_handler(key: &str, value: &str) -> Result<ProductionHandler> {
+    let v = value.trim();
+    let handler = match v {
+        "log_and_fail" | "fail" | "org.apache.kafka.streams.errors.DefaultProductionExceptionHandler" => {
+            ProductionHandler::Fail
+        }
+        "log_and_continue" => ProductionHandler::LogAndContinue,
+        _ => match v.strip_prefix("dead_letter:") {
+            Some(topic) if valid_topic_name(topic) => {
+                ProductionHandler::DeadLetter { topic: topic.to_string() }
+            }
+            Some(topic) => {
+                return Err(RuntimeError::config(
+                    key,
+                    format!("`{topic}` is not a valid dead-letter topic name"),
+                ))
+            }
+            None => {
+                return Err(RuntimeError::config(
+                    key,
+                    format!("`{v}` is not one of log_and_fail, log_and_continue, dead_letter:<topic>"),
+                ))
+            }
+        },
+    };
+    Ok(handler)
+}
+
 fn valid_topic_name(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 249
@@ -387,6 +445,9 @@ fn check_client_setting(kind: ClientKind, full_key: &str, key: &str, value: &str
             format!("`{key}` is set by the runtime and cannot be overridden"),
         ));
     }
+    if let Some(why) = voids_guarantees(kind, key, value) {
+        return Err(RuntimeError::config(full_key, why));
+    }
     let mut c = ClientConfig::new();
     c.set(key, value);
     match c.create_native_config() {
@@ -395,6 +456,34 @@ fn check_client_setting(kind: ClientKind, full_key: &str, key: &str, value: &str
             Err(RuntimeError::config(full_key, format!("rejected by the {kind:?} client: {desc}")))
         }
         Err(e) => Err(RuntimeError::config(full_key, format!("rejected by the {kind:?} client: {e}"))),
+    }
+}
+
+/// Why a producer setting would void the processing guarantees, if it does: the runtime
+/// relies on an idempotent producer (no duplicates or reordering from retries, which the
+/// changelog's input stamps and the restore depend on) acknowledged by all in-sync replicas
+/// (a commit names only records that survive a broker failure).
+fn voids_guarantees(kind: ClientKind, key: &str, value: &str) -> Option<String> {
+    if kind != ClientKind::Producer {
+        return None;
+    }
+    let v = value.trim().to_ascii_lowercase();
+    match key {
+        "enable.idempotence" if v != "true" => {
+            Some("must stay true: the processing guarantees rest on an idempotent producer".into())
+        }
+        "acks" | "request.required.acks" if !matches!(v.as_str(), "all" | "-1") => Some(format!(
+            "`{value}` voids the processing guarantees: acknowledged records must survive a broker failure (use all)"
+        )),
+        "max.in.flight.requests.per.connection" | "max.in.flight"
+            if v.parse::<u32>().map_or(true, |n| n > 5) =>
+        {
+            Some(format!("`{value}` voids the processing guarantees: an idempotent producer allows at most 5"))
+        }
+        "retries" | "message.send.max.retries" if v == "0" => {
+            Some("0 voids the processing guarantees: a record whose first send failed would be lost".into())
+        }
+        _ => None,
     }
 }
 

@@ -26,7 +26,7 @@ use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kstreams_core::{DeserializationHandler, ProcessingHandler};
+use kstreams_core::{DeserializationHandler, ProcessingHandler, ProductionHandler};
 use rdkafka::config::ClientConfig;
 
 use crate::error::Result;
@@ -89,6 +89,16 @@ setting_names! {
     /// How far (event-time ms) one task may run ahead of the slowest task of its sub-topology
     /// on the same thread before it is held back (default 60000; 0 turns it off).
     MAX_SKEW_MS = "event.time.max.skew.ms";
+    /// How far (ms) an event time may run ahead of the wall clock before the record is dropped
+    /// as implausible (counted, dead-lettered with a dead-letter handler); default 3600000,
+    /// Kafka's default `message.timestamp.after.max.ms`; 0 turns the guard off.
+    MAX_FUTURE_MS = "event.time.max.future.ms";
+    /// What happens to a record the broker refuses, or that cannot be sent (too large, an
+    /// implausible timestamp): `log_and_fail` (default), `log_and_continue`,
+    /// `dead_letter:<topic>`.
+    PRODUCTION_HANDLER = "default.production.exception.handler";
+    /// Kafka Streams' newer name for [`PRODUCTION_HANDLER`].
+    PRODUCTION_HANDLER_NEW = "production.exception.handler";
     /// Bytes of RocksDB block cache per task database (default: the store's, 64 MiB).
     ROCKSDB_BLOCK_CACHE_BYTES = "rocksdb.block.cache.bytes";
     /// Bytes per RocksDB memtable (default: the store's, 16 MiB).
@@ -168,6 +178,7 @@ pub struct StreamsConfig {
     application_server: Option<String>,
     deserialization: DeserializationHandler,
     processing: ProcessingHandler,
+    production: ProductionHandler,
     max_task_idle: Duration,
     replication_factor: i32,
     rocksdb_block_cache_bytes: Option<u64>,
@@ -255,6 +266,11 @@ impl StreamsConfig {
         &self.processing
     }
 
+    /// The production error policy: records the broker refuses for good.
+    pub fn production_handler(&self) -> &ProductionHandler {
+        &self.production
+    }
+
     /// How long a task waits for an empty input partition.
     pub fn max_task_idle(&self) -> Duration {
         self.max_task_idle
@@ -322,4 +338,6 @@ mod builder;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{parse_deserialization_handler, parse_processing_handler, StreamsConfigBuilder};
+pub use builder::{
+    parse_deserialization_handler, parse_processing_handler, parse_production_handler, StreamsConfigBuilder,
+};

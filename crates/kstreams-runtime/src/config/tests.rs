@@ -27,12 +27,88 @@ fn defaults_follow_kafka_streams() {
     assert_eq!(c.cache_max_bytes(), 10 * 1024 * 1024);
     assert_eq!(c.max_task_idle(), Duration::ZERO);
     assert_eq!(c.task_timeout(), Duration::from_secs(300));
-    assert_eq!(c.event_time(), &kstreams_core::EventTimeConfig::default());
+    assert_eq!(
+        c.event_time(),
+        &kstreams_core::EventTimeConfig { max_future_ms: Some(3_600_000), ..Default::default() },
+        "the core's defaults, and timestamps an hour ahead of the wall clock are implausible (the broker's default)"
+    );
     assert_eq!(c.watermark_interval(), Duration::from_millis(200));
     assert_eq!(c.max_skew_ms(), 60_000);
     assert!(c.client_id().starts_with("app-"));
     assert!(matches!(c.deserialization_handler(), DeserializationHandler::Fail));
     assert!(matches!(c.processing_handler(), ProcessingHandler::Fail));
+    assert_eq!(c.production_handler(), &ProductionHandler::Fail);
+}
+
+#[test]
+fn the_production_handler_has_two_names_and_the_future_guard_can_be_turned_off() {
+    let with = |pairs: &[(&str, &str)]| {
+        let mut all = base();
+        all.extend_from_slice(pairs);
+        StreamsConfig::from_properties(&props(&all)).unwrap()
+    };
+    let c = with(&[("default.production.exception.handler", "dead_letter:refused")]);
+    assert_eq!(c.production_handler(), &ProductionHandler::DeadLetter { topic: "refused".into() });
+    let c = with(&[("production.exception.handler", "log_and_continue")]);
+    assert_eq!(c.production_handler(), &ProductionHandler::LogAndContinue);
+    let c = with(&[
+        ("production.exception.handler", "log_and_fail"),
+        ("default.production.exception.handler", "log_and_fail"),
+    ]);
+    assert_eq!(c.production_handler(), &ProductionHandler::Fail);
+    assert_eq!(
+        err_key(&[
+            ("production.exception.handler", "log_and_fail"),
+            ("default.production.exception.handler", "log_and_continue")
+        ]),
+        "production.exception.handler",
+        "two names that disagree"
+    );
+    assert_eq!(err_key(&[("production.exception.handler", "retry")]), "production.exception.handler");
+    assert_eq!(
+        err_key(&[("default.production.exception.handler", "dead_letter:a b")]),
+        "default.production.exception.handler"
+    );
+    assert_eq!(with(&[("event.time.max.future.ms", "0")]).event_time().max_future_ms, None);
+    assert_eq!(with(&[("event.time.max.future.ms", "60000")]).event_time().max_future_ms, Some(60_000));
+    assert_eq!(err_key(&[("event.time.max.future.ms", "-1")]), "event.time.max.future.ms");
+    let b = StreamsConfig::builder("app", "127.0.0.1:9092")
+        .production_handler("log_and_continue")
+        .event_time_max_future(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    assert_eq!(
+        (b.production_handler(), b.event_time().max_future_ms),
+        (&ProductionHandler::LogAndContinue, Some(60_000))
+    );
+}
+
+#[test]
+fn settings_that_would_void_the_guarantees_are_refused() {
+    for (key, value) in [
+        ("producer.enable.idempotence", "false"),
+        ("enable.idempotence", "false"),
+        ("producer.acks", "1"),
+        ("acks", "0"),
+        ("producer.request.required.acks", "1"),
+        ("producer.max.in.flight.requests.per.connection", "6"),
+        ("producer.max.in.flight", "100"),
+        ("producer.retries", "0"),
+    ] {
+        assert_eq!(err_key(&[(key, value)]), key, "{key}={value}");
+        let mut all = base();
+        all.push((key, value));
+        let msg = StreamsConfig::from_properties(&props(&all)).unwrap_err().to_string();
+        assert!(msg.contains("guarantee") || msg.contains("idempotent"), "{key}: {msg}");
+    }
+    let mut all = base();
+    all.extend_from_slice(&[
+        ("producer.acks", "all"),
+        ("producer.enable.idempotence", "true"),
+        ("producer.max.in.flight.requests.per.connection", "5"),
+        ("consumer.acks", "1"),
+    ]);
+    assert!(StreamsConfig::from_properties(&props(&all)).is_ok(), "settings that keep the guarantees pass");
 }
 
 #[test]
@@ -67,7 +143,10 @@ fn every_named_setting_is_parsed() {
     assert_eq!(c.max_task_idle(), Duration::from_millis(500));
     assert_eq!(c.client_id(), "me");
     assert_eq!(c.task_timeout(), Duration::from_secs(1));
-    assert_eq!(c.event_time(), &kstreams_core::EventTimeConfig { watermarks: false, idle_ms: 5000 });
+    assert_eq!(
+        c.event_time(),
+        &kstreams_core::EventTimeConfig { watermarks: false, idle_ms: 5000, max_future_ms: Some(3_600_000) }
+    );
     assert_eq!(c.watermark_interval(), Duration::from_millis(50));
     assert_eq!(c.max_skew_ms(), 0);
 }

@@ -18,10 +18,19 @@ type Db = DBWithThreadMode<MultiThreaded>;
 const META_CF: &str = "__kstreams_meta";
 /// Column family holding the stores' own bookkeeping (stream time of segmented stores).
 const INTERNAL_CF: &str = "__kstreams_internal";
+/// Metadata key present while the database holds writes made outside a batch since the last
+/// committed batch: cache evictions between two commits, writes of a restore. Set in the same
+/// write as the first of them, removed in the same write as the next batch.
+const UNFLUSHED_KEY: &[u8] = b"__written-since-last-batch";
 const RESERVED_CFS: [&str; 3] = ["default", META_CF, INTERNAL_CF];
 
 /// The RocksDB database of one task: every store of the task is a column family in it, so one
 /// `WriteBatch` can update several stores and the task's metadata atomically.
+///
+/// Writes outside a batch (a write cache evicting between two commits, a restore) land at once,
+/// and mark the database as holding state newer than its last batch
+/// ([`RocksDbTaskDb::written_since_batch`]) until the next batch commits: metadata written with
+/// a batch (the input position the state reflects) then no longer describes the state.
 ///
 /// Stores are opened from an `Arc<RocksDbTaskDb>`. Between [`RocksDbTaskDb::begin_batch`] and
 /// [`RocksDbTaskDb::commit_batch`] all their writes (and [`RocksDbTaskDb::put_meta`]) collect in
@@ -46,6 +55,8 @@ pub struct RocksDbTaskDb {
     path: PathBuf,
     cf_options: Options,
     write_options: WriteOptions,
+    /// Whether `open` found no database and created an empty one.
+    created_empty: bool,
     state: Mutex<DbState>,
 }
 
@@ -55,6 +66,8 @@ struct DbState {
     /// Store names currently claimed by open stores.
     stores: HashSet<String>,
     pending: Option<PendingBatch>,
+    /// Whether the database holds writes made outside a batch since the last batch.
+    unflushed: bool,
 }
 
 struct PendingBatch {
@@ -80,7 +93,8 @@ impl RocksDbTaskDb {
         let cache = Cache::new_lru_cache(config.block_cache_bytes);
         let cf_options = config.column_family_options(&cache);
         let db_options = config.db_options(&cf_options);
-        let mut cfs: BTreeSet<String> = if path.join("CURRENT").exists() {
+        let created_empty = !path.join("CURRENT").exists();
+        let mut cfs: BTreeSet<String> = if !created_empty {
             Db::list_cf(&db_options, path).map_err(open_err)?.into_iter().collect()
         } else {
             BTreeSet::new()
@@ -90,13 +104,23 @@ impl RocksDbTaskDb {
         let db = Db::open_cf_descriptors(&db_options, path, descriptors).map_err(open_err)?;
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(false);
-        tracing::debug!(path = %path.display(), column_families = cfs.len(), "opened task db");
+        let meta = db.cf_handle(META_CF).ok_or_else(|| StoreError::Corrupt {
+            store: META_CF.to_owned(),
+            detail: "column family is missing".to_owned(),
+        })?;
+        let unflushed = db
+            .get_cf(&meta, UNFLUSHED_KEY)
+            .map_err(|source| StoreError::Read { store: META_CF.to_owned(), source })?
+            .is_some();
+        drop(meta);
+        tracing::debug!(path = %path.display(), column_families = cfs.len(), unflushed, "opened task db");
         Ok(Self {
             db,
             path: path.to_path_buf(),
             cf_options,
             write_options,
-            state: Mutex::new(DbState { cfs, stores: HashSet::new(), pending: None }),
+            created_empty,
+            state: Mutex::new(DbState { cfs, stores: HashSet::new(), pending: None, unflushed }),
         })
     }
 
@@ -120,6 +144,17 @@ impl RocksDbTaskDb {
     /// Reads a metadata entry (committed data only).
     pub fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(META_CF, META_CF, key)
+    }
+
+    /// Whether [`RocksDbTaskDb::open`] found no database in its directory and created it.
+    pub fn created_empty(&self) -> bool {
+        self.created_empty
+    }
+
+    /// Whether the database holds writes made outside a batch since its last committed batch
+    /// (as left by this process or, read at open, by an earlier one).
+    pub fn written_since_batch(&self) -> bool {
+        self.lock().unflushed
     }
 
     /// Starts collecting every store write and metadata write into one pending batch.
@@ -149,10 +184,16 @@ impl RocksDbTaskDb {
         for (key, value) in meta {
             batch.put_cf(&meta_cf, key, value);
         }
+        if state.unflushed {
+            batch.delete_cf(&meta_cf, UNFLUSHED_KEY);
+        }
         let written = self
             .db
             .write_opt(batch, &self.write_options)
             .map_err(|source| StoreError::CommitBatch { path: self.path.clone(), source });
+        if written.is_ok() {
+            state.unflushed = false;
+        }
         let dropped = self.drop_now(&mut state, drops);
         written.and(dropped)
     }
@@ -257,9 +298,17 @@ impl RocksDbTaskDb {
         }
         let mut batch = WriteBatch::default();
         fill(&mut batch);
+        let marking = !state.unflushed;
+        if marking {
+            batch.put_cf(&self.cf(META_CF)?, UNFLUSHED_KEY, []);
+        }
         self.db
             .write_opt(batch, &self.write_options)
-            .map_err(|source| StoreError::Write { store: store.to_owned(), source })
+            .map_err(|source| StoreError::Write { store: store.to_owned(), source })?;
+        if marking {
+            state.unflushed = true;
+        }
+        Ok(())
     }
 
     /// Reads `key` from column family `cf` on behalf of `store`.

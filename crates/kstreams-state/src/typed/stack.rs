@@ -152,6 +152,14 @@ impl FlushScope for RocksFlush {
         self.0.get_meta(key).map_err(store_err("rocksdb", "read metadata"))
     }
 
+    fn written_since_flush(&self) -> bool {
+        self.0.written_since_batch()
+    }
+
+    fn created_empty(&self) -> bool {
+        self.0.created_empty()
+    }
+
     fn abort(&self) {
         if let Err(e) = self.0.abort_batch() {
             tracing::warn!(error = %e, "discarding a RocksDB write batch failed");
