@@ -1126,7 +1126,9 @@ fn damaged_or_shared_state_directories_never_corrupt_results() {
             .filter(|p| p.join("rocksdb").is_dir())
             .collect()
     };
-    let damages: [(&str, &dyn Fn(&Path)); 3] = [
+    /// A damage's name and what it does to a task directory.
+    type Damage<'a> = (&'a str, &'a dyn Fn(&Path));
+    let damages: [Damage; 3] = [
         ("rocksdb/ deleted", &|t: &Path| std::fs::remove_dir_all(t.join("rocksdb")).unwrap()),
         ("garbage over RocksDB's files", &|t: &Path| {
             for f in std::fs::read_dir(t.join("rocksdb")).unwrap() {

@@ -52,7 +52,10 @@ fn topology(store: StoreType) -> Topology {
     .aggregate(Mean::of(|r: &Reading| r.temperatura), Materialized::as_("avg").with_store_type(store))
     .suppress(Suppressed::until_window_closes())
     .to_stream()
-    .to("sensor-averages", Produced::with(WindowedSerde::string(), JsonSerde::new()));
+    .to(
+        "sensor-averages",
+        Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), JsonSerde::new()),
+    );
     b.build().expect("valid topology")
 }
 
@@ -74,7 +77,10 @@ fn repartition_topology() -> Topology {
     )
     .suppress(Suppressed::until_window_closes())
     .to_stream()
-    .to("sensor-averages", Produced::with(WindowedSerde::of(U32Serde), JsonSerde::new()));
+    .to(
+        "sensor-averages",
+        Produced::with(TimeWindowedSerde::of(U32Serde, Duration::from_secs(60)), JsonSerde::new()),
+    );
     b.build().expect("valid topology")
 }
 

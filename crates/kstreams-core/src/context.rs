@@ -13,8 +13,8 @@ use crate::error::{Result, StreamsError};
 use crate::global::{GlobalStore, GlobalStores};
 use crate::id::TaskId;
 use crate::metrics::TaskMetrics;
-use crate::punctuation::PunctuationType;
 use crate::punctuation::Punctuations;
+use crate::punctuation::{Cancellable, PunctuationType};
 use crate::record::Origin;
 use crate::store::BuiltStore;
 
@@ -130,7 +130,7 @@ impl TaskContext {
     }
 
     /// Schedules the punctuations of node `node`.
-    pub(crate) fn schedule(&mut self, node: usize, interval: i64, kind: PunctuationType) {
-        self.punctuations.add(node, interval, kind, self.wall_clock);
+    pub(crate) fn schedule(&mut self, node: usize, interval: i64, kind: PunctuationType) -> Cancellable {
+        self.punctuations.add(node, interval, kind, self.wall_clock)
     }
 }

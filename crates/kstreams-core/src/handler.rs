@@ -17,11 +17,12 @@ pub type CustomHandler = Arc<dyn Fn(&RawRecord, &SerdeError) -> bool + Send + Sy
 /// What a record that cannot be deserialized becomes.
 #[derive(Clone, Default)]
 pub enum DeserializationHandler {
-    /// Log a warning, count it, skip the record (the default, as a bad reading must not stop
+    /// Log a warning, count it, skip the record (for input where a bad record must not stop
     /// the pipeline; the metric shows it).
-    #[default]
     LogAndContinue,
-    /// Stop processing with an error naming the topic, partition and offset.
+    /// Stop processing with an error naming the topic, partition and offset (the default, as
+    /// Kafka Streams' `LogAndFailExceptionHandler`: a record is never lost silently).
+    #[default]
     Fail,
     /// Send the original bytes and headers to this topic, with headers naming the error and
     /// the record's origin, then continue.

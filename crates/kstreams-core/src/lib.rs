@@ -55,7 +55,7 @@ pub use metrics::TaskMetrics;
 pub use offsets::{Ahead, Offsets};
 pub use partition::{default_partition, group_partitions, murmur2, TaskAssignment};
 pub use processor::{Processor, ProcessorContext};
-pub use punctuation::PunctuationType;
+pub use punctuation::{Cancellable, PunctuationType};
 pub use record::{Header, Headers, Origin, OutputRecord, RawRecord, Record};
 pub use serde::{
     BincodeSerde, BytesSerde, F64Serde, I32Serde, I64Serde, JsonSerde, OptionSerde, PairSerde, Serde,
@@ -72,6 +72,6 @@ pub use topic::{RepartitionTopic, TopicPartition, TopicRef};
 pub use topology::{NodeId, SubTopology, Topology};
 pub use watermark::WATERMARK_HEADER;
 pub use window::{
-    millis, HoppingWindows, JoinWindows, SessionWindows, SlidingWindows, TimeWindows, TumblingWindows,
-    Window, Windowed, WindowedSerde,
+    millis, HoppingWindows, JoinWindows, SessionWindowedSerde, SessionWindows, SlidingWindows,
+    TimeWindowedSerde, TimeWindows, TumblingWindows, Window, Windowed,
 };

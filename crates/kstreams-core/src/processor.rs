@@ -13,7 +13,7 @@ use crate::context::TaskContext;
 use crate::error::{Result, StreamsError};
 use crate::id::TaskId;
 use crate::node::{InputRef, NodeMeta};
-use crate::punctuation::PunctuationType;
+use crate::punctuation::{Cancellable, PunctuationType};
 use crate::record::{Origin, Record};
 use crate::window::millis;
 
@@ -138,8 +138,13 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.task.global_store(name)
     }
 
-    /// Schedules [`Processor::punctuate`] every `interval`, on stream time or wall-clock time.
-    pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> Result<()> {
+    /// Schedules [`Processor::punctuate`] every `interval`, on stream time or wall-clock time,
+    /// as Kafka Streams does: a stream-time schedule fires on multiples of `interval` from 0
+    /// (first as soon as the task has a stream time) and is passed the stream time; a
+    /// wall-clock one fires `interval` after the task's wall-clock time when it was made and
+    /// is passed the wall-clock time. Each fires at most once per check, skipping missed
+    /// intervals. The returned [`Cancellable`] stops it.
+    pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> Result<Cancellable> {
         let ms = millis(interval);
         if ms <= 0 {
             return Err(StreamsError::process(
@@ -147,8 +152,7 @@ impl<K, V> ProcessorContext<'_, K, V> {
                 "punctuation interval must be positive",
             ));
         }
-        self.task.schedule(self.node.index, ms, kind);
-        Ok(())
+        Ok(self.task.schedule(self.node.index, ms, kind))
     }
 
     /// The task's metrics, to count what the processor drops or rejects.

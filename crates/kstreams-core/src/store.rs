@@ -32,10 +32,13 @@ pub trait StateStore: 'static {
     }
 }
 
-/// A store built for one task: type-erased for the task, typed for processors.
+/// A store built for one task: type-erased for the task, typed for processors, and optionally
+/// with typed *views* (read-only handles of other types over the same data, such as a table's
+/// values over an aggregation's accumulators) for queries.
 pub struct BuiltStore {
     erased: Rc<RefCell<dyn StateStore>>,
     typed: Rc<dyn Any>,
+    views: Vec<Rc<dyn Any>>,
 }
 
 impl BuiltStore {
@@ -44,7 +47,18 @@ impl BuiltStore {
     pub fn new<T: StateStore>(store: T) -> Self {
         let rc = Rc::new(RefCell::new(store));
         let typed: Rc<dyn Any> = rc.clone();
-        Self { erased: rc, typed }
+        Self { erased: rc, typed, views: Vec::new() }
+    }
+
+    /// The typed handle of the store itself, if it is a `T` (for building views over it).
+    pub fn handle<T: 'static>(&self) -> Option<Rc<RefCell<T>>> {
+        self.typed.clone().downcast::<RefCell<T>>().ok()
+    }
+
+    /// Adds a view of type `V`: `ctx.store::<V>(name)` (and queries for a `V`) return it.
+    pub fn with_view<V: 'static>(mut self, view: V) -> Self {
+        self.views.push(Rc::new(RefCell::new(view)));
+        self
     }
 
     /// The store as the task sees it.
@@ -52,9 +66,9 @@ impl BuiltStore {
         &self.erased
     }
 
-    /// The typed handle, if the store is a `T`.
+    /// The typed handle, if the store is a `T` or has a view of type `T`.
     pub fn typed<T: 'static>(&self) -> Option<Rc<RefCell<T>>> {
-        self.typed.clone().downcast::<RefCell<T>>().ok()
+        self.handle::<T>().or_else(|| self.views.iter().find_map(|v| v.clone().downcast::<RefCell<T>>().ok()))
     }
 }
 

@@ -83,6 +83,18 @@ impl SubTopology {
             .into_iter()
             .max()
     }
+
+    /// [`SubTopology::task_count`] from the source topics whose count is known (`None` when
+    /// none is). For repartition topics that feed each other in a cycle, as the two topics of
+    /// a foreign-key join do: since a sub-topology's topics are co-partitioned, one known count
+    /// gives the others.
+    pub fn known_task_count(
+        &self,
+        application_id: &str,
+        partitions: impl Fn(&str) -> Option<i32>,
+    ) -> Option<i32> {
+        self.source_topics.iter().filter_map(|t| partitions(&t.resolve(application_id))).max()
+    }
 }
 
 /// The logical graph of a stream processing application.

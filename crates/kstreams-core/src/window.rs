@@ -2,8 +2,13 @@
 //!
 //! Time windows (tumbling and hopping) are half-open, `[start, end)`. Sliding windows and
 //! session windows are closed, `[start, end]`, as in Kafka Streams. Every window type carries a
-//! grace period: a window *closes* when stream time reaches `end + grace`, and a record that
-//! would land in a closed window is dropped and counted as late.
+//! grace period, and a record that would land in a closed window is dropped and counted as
+//! late. As in Kafka Streams, with `close time = stream time - grace` (`- gap` too for
+//! sessions), a time window is closed once `end <= close time`, a sliding window or a session
+//! once `end < close time`: an inclusive end stays open while it equals the close time.
+//!
+//! Windowed keys travel in Kafka Streams' formats: [`TimeWindowedSerde`] (key, start) and
+//! [`SessionWindowedSerde`] (key, end, start).
 
 use std::time::Duration;
 
@@ -47,45 +52,96 @@ impl<K> Windowed<K> {
     }
 }
 
-/// Serde for windowed keys: the inner key's bytes, then the window start and end as big-endian
-/// `i64`s (16 bytes in all at the end, so the inner key can have any length).
-#[derive(Debug, Clone, Default)]
-pub struct WindowedSerde<S>(pub S);
+/// Kafka Streams' time-windowed key format (`TimeWindowedSerde`): the inner key's bytes, then
+/// the window start as a big-endian `i64`. The end is not written; reading computes it as
+/// start + the window size the serde was made with (saturating), as Kafka's
+/// `TimeWindowedDeserializer` does. For tumbling, hopping and sliding windows (size = the
+/// time difference), so Java consumers read what kstreams writes and the other way round.
+#[derive(Debug, Clone)]
+pub struct TimeWindowedSerde<S> {
+    inner: S,
+    size_ms: i64,
+}
 
-impl WindowedSerde<StringSerde> {
-    /// Windowed string keys.
+impl TimeWindowedSerde<StringSerde> {
+    /// Time-windowed string keys of windows of `size`.
+    pub fn string(size: Duration) -> Self {
+        Self::of(StringSerde, size)
+    }
+}
+
+impl<S> TimeWindowedSerde<S> {
+    /// Wraps the serde of the inner key, for windows of `size` (Kafka's
+    /// `WindowedSerdes.timeWindowedSerdeFrom(class, size)`).
+    pub fn of(inner: S, size: Duration) -> Self {
+        Self::of_millis(inner, millis(size))
+    }
+
+    /// [`TimeWindowedSerde::of`] with the size in milliseconds.
+    pub fn of_millis(inner: S, size_ms: i64) -> Self {
+        Self { inner, size_ms }
+    }
+}
+
+/// Splits `bytes` into the inner key and `N` trailing big-endian `i64`s.
+fn split_times<'b, const N: usize>(bytes: &'b [u8], what: &str) -> Result<(&'b [u8], [i64; N]), SerdeError> {
+    let tail = 8 * N;
+    if bytes.len() < tail {
+        return Err(SerdeError(format!("{what} key needs {tail} trailing bytes, got {}", bytes.len())));
+    }
+    let (key, times) = bytes.split_at(bytes.len() - tail);
+    let mut out = [0i64; N];
+    for (i, chunk) in times.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        out[i] = i64::from_be_bytes(b);
+    }
+    Ok((key, out))
+}
+
+impl<K, S: Serde<K>> Serde<Windowed<K>> for TimeWindowedSerde<S> {
+    fn serialize_into(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
+        self.inner.serialize_into(&value.key, out)?;
+        out.extend_from_slice(&value.window.start.to_be_bytes());
+        Ok(())
+    }
+    fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
+        let (key, [start]) = split_times::<1>(bytes, "time-windowed")?;
+        let end = start.checked_add(self.size_ms).unwrap_or(i64::MAX);
+        Ok(Windowed { key: self.inner.deserialize(key)?, window: Window { start, end } })
+    }
+}
+
+/// Kafka Streams' session-windowed key format (`SessionWindowedSerde`): the inner key's bytes,
+/// then the session end and the session start as big-endian `i64`s (the end first). Needs no
+/// window size, so it also reads any window whose bounds are both wanted on the wire.
+#[derive(Debug, Clone, Default)]
+pub struct SessionWindowedSerde<S>(pub S);
+
+impl SessionWindowedSerde<StringSerde> {
+    /// Session-windowed string keys.
     pub fn string() -> Self {
         Self(StringSerde)
     }
 }
 
-impl<S> WindowedSerde<S> {
+impl<S> SessionWindowedSerde<S> {
     /// Wraps the serde of the inner key.
     pub fn of(inner: S) -> Self {
         Self(inner)
     }
 }
 
-impl<K, S: Serde<K>> Serde<Windowed<K>> for WindowedSerde<S> {
+impl<K, S: Serde<K>> Serde<Windowed<K>> for SessionWindowedSerde<S> {
     fn serialize_into(&self, value: &Windowed<K>, out: &mut Vec<u8>) -> Result<(), SerdeError> {
         self.0.serialize_into(&value.key, out)?;
-        out.extend_from_slice(&value.window.start.to_be_bytes());
         out.extend_from_slice(&value.window.end.to_be_bytes());
+        out.extend_from_slice(&value.window.start.to_be_bytes());
         Ok(())
     }
     fn deserialize(&self, bytes: &[u8]) -> Result<Windowed<K>, SerdeError> {
-        if bytes.len() < 16 {
-            return Err(SerdeError(format!("windowed key needs 16 trailing bytes, got {}", bytes.len())));
-        }
-        let (key, times) = bytes.split_at(bytes.len() - 16);
-        let mut start = [0u8; 8];
-        let mut end = [0u8; 8];
-        start.copy_from_slice(&times[..8]);
-        end.copy_from_slice(&times[8..]);
-        Ok(Windowed {
-            key: self.0.deserialize(key)?,
-            window: Window { start: i64::from_be_bytes(start), end: i64::from_be_bytes(end) },
-        })
+        let (key, [end, start]) = split_times::<2>(bytes, "session-windowed")?;
+        Ok(Windowed { key: self.0.deserialize(key)?, window: Window { start, end } })
     }
 }
 
@@ -167,9 +223,15 @@ pub struct SlidingWindows {
 }
 
 impl SlidingWindows {
-    /// Sliding windows with the given maximum time difference and grace period.
+    /// Sliding windows with the given maximum time difference and grace period (Kafka's
+    /// `SlidingWindows.ofTimeDifferenceAndGrace`).
     pub fn with_time_difference_and_grace(difference: Duration, grace: Duration) -> Self {
         Self { time_difference_ms: millis(difference), grace_ms: millis(grace) }
+    }
+
+    /// Sliding windows with no grace period (`ofTimeDifferenceWithNoGrace`).
+    pub fn with_time_difference(difference: Duration) -> Self {
+        Self::with_time_difference_and_grace(difference, Duration::ZERO)
     }
 }
 
@@ -268,13 +330,17 @@ mod tests {
     }
 
     #[test]
-    fn windowed_serde_round_trips_with_any_key_length() {
-        let s = WindowedSerde::string();
+    fn windowed_serdes_round_trip_with_any_key_length() {
+        let time = TimeWindowedSerde::string(Duration::from_secs(60));
+        let session = SessionWindowedSerde::string();
         for key in ["", "a", "sensor-with-a-long-name"] {
             let w = Windowed::new(key.to_string(), Window::new(60_000, 120_000));
-            let bytes = s.serialize(&w).unwrap();
-            assert_eq!(s.deserialize(&bytes).unwrap(), w);
+            assert_eq!(time.deserialize(&time.serialize(&w).unwrap()).unwrap(), w);
+            assert_eq!(session.deserialize(&session.serialize(&w).unwrap()).unwrap(), w);
         }
-        assert!(s.deserialize(&[1, 2, 3]).is_err());
+        assert!(time.deserialize(&[1, 2, 3]).is_err());
+        assert!(session.deserialize(&[0; 15]).is_err());
+        let huge = Windowed::new(String::new(), Window::new(i64::MAX - 1, i64::MAX));
+        assert_eq!(time.deserialize(&time.serialize(&huge).unwrap()).unwrap(), huge, "the end saturates");
     }
 }

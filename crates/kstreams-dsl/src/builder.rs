@@ -137,7 +137,11 @@ impl StreamsBuilder {
     }
 
     /// A changelog table of `topic`: the latest value per key, null values (tombstones)
-    /// delete. Always materialized, so it can be joined and queried.
+    /// delete. Its store always exists (so it can be joined); named with
+    /// [`Materialized::as_`] it is queryable under that name and the table is materialized in
+    /// Kafka Streams' sense (it sends old values, see [`KTable::filter`]); with
+    /// `Materialized::default()` it is Kafka's `builder.table(topic)`, whose every tombstone
+    /// is forwarded.
     pub fn table<K: Clone + 'static, V: Clone + 'static>(
         &mut self,
         topic: &str,
@@ -163,15 +167,31 @@ impl StreamsBuilder {
             .unwrap_or(NodeId(usize::MAX));
         let store_name =
             materialized.name.clone().unwrap_or_else(|| self.graph.name("KTABLE-SOURCE-STATE-STORE"));
-        let store = kstreams_state::KeyValueStoreBuilder::<K, V>::new(
-            materialized.spec(&store_name),
-            key_serde.clone(),
-            value_serde.clone(),
+        let sends_old_values = materialized.name.is_some();
+        if let Some(history) = materialized.versioned {
+            return crate::versioned::versioned_table(
+                &self.graph,
+                source,
+                &materialized,
+                store_name,
+                key_serde,
+                value_serde,
+                history,
+            );
+        }
+        let store = crate::query::WithView::new(
+            kstreams_state::KeyValueStoreBuilder::<K, V>::new(
+                materialized.spec(&store_name),
+                key_serde.clone(),
+                value_serde.clone(),
+            )
+            .timestamped(),
+            crate::query::kv_view::<K, V, V>(crate::query::identity::<V>()),
         );
         let sn = store_name.clone();
         let node =
             self.graph.processor::<_, K, Option<V>, K, Change<V>>("KTABLE-SOURCE", &[source], move || {
-                TableSource::<K, V>::new(&sn)
+                TableSource::<K, V>::new(&sn, !sends_old_values)
             });
         self.graph.store(Arc::new(store), &[node]);
         KTable::new(
@@ -179,7 +199,7 @@ impl StreamsBuilder {
             node,
             Some(key_serde),
             Some(value_serde),
-            TableMeta { store: Some(store_name), window_grace: None },
+            TableMeta { store: Some(store_name), sends_old_values, ..TableMeta::default() },
         )
     }
 

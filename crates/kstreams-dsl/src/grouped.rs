@@ -4,14 +4,23 @@ use std::sync::Arc;
 
 use kstreams_core::Serde;
 use kstreams_core::StreamsError;
-use kstreams_core::{TimeWindows, Windowed, WindowedSerde};
+use kstreams_core::{TimeWindowedSerde, TimeWindows, Windowed};
 
 use crate::aggregator::{Aggregator, Count, Reducer};
 use crate::options::{Grouped, Materialized};
 use crate::processors::aggregate::{KvAggregate, TimeWindowAggregate};
+use crate::query::{kv_view, window_view, ResultFn, WithView};
 use crate::stream::KStream;
 use crate::table::{Change, KTable, TableMeta};
 use kstreams_state::{KeyValueStoreBuilder, WindowStoreBuilder};
+
+/// How an aggregation's table shows an accumulator: [`Aggregator::result`].
+pub(crate) fn results<K: 'static, V: 'static, A: Aggregator<K, V>>(
+    agg: &Arc<A>,
+) -> ResultFn<A::Acc, A::Output> {
+    let agg = agg.clone();
+    Arc::new(move |acc: &A::Acc| agg.result(acc))
+}
 
 /// The input of an aggregation and the key serde of its store.
 pub(crate) type Prepared<K, V> = (KStream<K, V>, Arc<dyn Serde<K>>);
@@ -78,16 +87,25 @@ impl<K: Clone + 'static, V: Clone + 'static> KGroupedStream<K, V> {
         let Some((input, key_serde)) = self.prepare(&store_name) else {
             return KTable::new(graph, self.stream.node, None, None, TableMeta::default());
         };
-        let store =
-            KeyValueStoreBuilder::<K, A::Acc>::bincode(materialized.spec(&store_name), key_serde.clone());
         let agg = Arc::new(aggregator);
+        let store = WithView::new(
+            KeyValueStoreBuilder::<K, A::Acc>::bincode(materialized.spec(&store_name), key_serde.clone())
+                .timestamped(),
+            kv_view::<K, _, _>(results(&agg)),
+        );
         let sn = store_name.clone();
         let node =
             graph.processor::<_, K, V, K, Change<A::Output>>("KSTREAM-AGGREGATE", &[input.node], move || {
                 KvAggregate { agg: agg.clone(), store_name: sn.clone(), store: None }
             });
         graph.store(Arc::new(store), &[node]);
-        KTable::new(graph, node, Some(key_serde), None, TableMeta { store: None, window_grace: None })
+        KTable::new(
+            graph,
+            node,
+            Some(key_serde),
+            None,
+            TableMeta { sends_old_values: true, ..TableMeta::default() },
+        )
     }
 
     /// Counts each key's records.
@@ -171,8 +189,10 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             retention,
             key_serde.clone(),
             Arc::new(kstreams_core::BincodeSerde::<A::Acc>::new()),
-        );
+        )
+        .timestamped();
         let agg = Arc::new(aggregator);
+        let store = WithView::new(store, window_view::<K, _, _>(self.windows.size_ms, results(&agg)));
         let sn = store_name.clone();
         let windows = self.windows;
         let node = graph.processor::<_, K, V, Windowed<K>, Change<A::Output>>(
@@ -180,7 +200,8 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
             &[input.node],
             move || TimeWindowAggregate { agg: agg.clone(), windows, store_name: sn.clone(), store: None },
         );
-        crate::grouped::windowed_table(graph, node, Arc::new(store), key_serde, self.windows.grace_ms)
+        let windowed_serde = Arc::new(TimeWindowedSerde::of_millis(key_serde, self.windows.size_ms));
+        crate::grouped::windowed_table(graph, node, Arc::new(store), windowed_serde, self.windows.grace_ms)
     }
 
     /// Counts each key's records per window.
@@ -206,21 +227,21 @@ impl<K: Clone + 'static, V: Clone + 'static> TimeWindowedKStream<K, V> {
 }
 
 /// Registers the store of a windowed aggregation on its processor and returns the resulting
-/// table of windowed keys, which closes `window_grace` ms after a window's end.
+/// table of windowed keys (written with `windowed_serde`), whose windows are closed
+/// `closes_after` ms after their end (what `Suppressed::until_window_closes` waits for).
 pub(crate) fn windowed_table<K: Clone + 'static, O: Clone + 'static>(
     graph: crate::builder::Graph,
     node: kstreams_core::NodeId,
     store: Arc<dyn kstreams_core::StoreBuilder>,
-    key_serde: Arc<dyn Serde<K>>,
-    window_grace: i64,
+    windowed_serde: Arc<dyn Serde<Windowed<K>>>,
+    closes_after: i64,
 ) -> KTable<Windowed<K>, O> {
     graph.store(store, &[node]);
-    let windowed_serde: Arc<dyn Serde<Windowed<K>>> = Arc::new(WindowedSerde(key_serde));
     KTable::new(
         graph,
         node,
         Some(windowed_serde),
         None,
-        TableMeta { store: None, window_grace: Some(window_grace) },
+        TableMeta { window_closes_after: Some(closes_after), sends_old_values: true, ..TableMeta::default() },
     )
 }

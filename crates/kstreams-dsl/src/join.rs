@@ -13,7 +13,7 @@ use kstreams_core::{BytesSerde, Serde};
 
 use crate::options::{Joined, Materialized};
 use crate::processors::join_stream::{JoinFns, NonJoined, Side, SideSpec, StreamJoinSide};
-use crate::processors::join_table::{CombineFn, StreamTableJoin, TableJoinSide};
+use crate::processors::join_table::{CombineFn, TableJoinSide};
 use crate::processors::stateless::PassThrough;
 use crate::processors::table::TableMaterialize;
 use crate::stream::KStream;
@@ -128,62 +128,13 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         self.stream_stream_join(other, fns, windows, joined, "KSTREAM-OUTERJOIN")
     }
 
-    /// Joins each record with the table's current value for its key (no window); records
-    /// whose key is not in the table are dropped. Table updates emit nothing. A table that is
-    /// not materialized yet is materialized with its own serdes.
-    ///
-    /// ```
-    /// # use kstreams_dsl::prelude::*;
-    /// let mut b = StreamsBuilder::new();
-    /// let users = b.table("users", Consumed::with(StringSerde, StringSerde), Materialized::as_("users"));
-    /// b.stream("clicks", Consumed::with(StringSerde, I64Serde))
-    ///     .join_table(&users, |_id, clicks, name| format!("{name}: {clicks}"))
-    ///     .to("named-clicks", Produced::with(StringSerde, StringSerde));
-    /// # b.build().unwrap();
-    /// ```
-    pub fn join_table<VT: Clone + 'static, VR: Clone + 'static>(
-        &self,
-        table: &KTable<K, VT>,
-        joiner: impl Fn(&K, &V, &VT) -> VR + Send + Sync + 'static,
-    ) -> KStream<K, VR> {
-        let fns = JoinFns { both: Box::new(joiner), left_only: None, right_only: None };
-        self.stream_table_join(table, fns, "KSTREAM-JOIN")
-    }
-
-    /// Like [`KStream::join_table`], but a record whose key is not in the table is joined
-    /// with `None`.
-    ///
-    /// ```
-    /// # use kstreams_dsl::prelude::*;
-    /// let mut b = StreamsBuilder::new();
-    /// let users = b.table("users", Consumed::with(StringSerde, StringSerde), Materialized::as_("users"));
-    /// b.stream("clicks", Consumed::with(StringSerde, I64Serde))
-    ///     .left_join_table(&users, |id, _clicks, name| name.cloned().unwrap_or_else(|| id.clone()))
-    ///     .to("clickers", Produced::with(StringSerde, StringSerde));
-    /// # b.build().unwrap();
-    /// ```
-    pub fn left_join_table<VT: Clone + 'static, VR: Clone + 'static>(
-        &self,
-        table: &KTable<K, VT>,
-        joiner: impl Fn(&K, &V, Option<&VT>) -> VR + Send + Sync + 'static,
-    ) -> KStream<K, VR> {
-        let f = Arc::new(joiner);
-        let g = f.clone();
-        let fns = JoinFns {
-            both: Box::new(move |k: &K, v: &V, t: &VT| f(k, v, Some(t))),
-            left_only: Some(Box::new(move |k: &K, v: &V| g(k, v, None))),
-            right_only: None,
-        };
-        self.stream_table_join(table, fns, "KSTREAM-LEFTJOIN")
-    }
-
     /// A placeholder result after a recorded error (`build()` will fail).
-    fn failed_join<VR: Clone + 'static>(&self) -> KStream<K, VR> {
+    pub(crate) fn failed_join<VR: Clone + 'static>(&self) -> KStream<K, VR> {
         KStream::new(self.graph.clone(), self.node, None, None, false)
     }
 
     /// This stream repartitioned through `<name>-repartition` if its key may have changed.
-    fn co_partitioned(
+    pub(crate) fn co_partitioned(
         &self,
         name: &str,
         key_serde: &Arc<dyn Serde<K>>,
@@ -290,42 +241,6 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         let merge = graph.processor::<_, K, VR, K, VR>("KSTREAM-MERGE", &both, || PassThrough);
         KStream::new(graph, merge, Some(ks), None, false)
     }
-
-    fn stream_table_join<VT: Clone + 'static, VR: Clone + 'static>(
-        &self,
-        table: &KTable<K, VT>,
-        fns: JoinFns<K, V, VT, VR>,
-        prefix: &str,
-    ) -> KStream<K, VR> {
-        let graph = self.graph.clone();
-        let name = graph.name(prefix);
-        let Some((_, store_name)) = table.joinable(&format!("stream-table join `{name}`")) else {
-            return self.failed_join();
-        };
-        let key_serde = self.key_serde.clone().or_else(|| table.key_serde.clone());
-        let input = if self.repartition_required {
-            let (Some(ks), Some(vs)) = (key_serde.clone(), self.value_serde.clone()) else {
-                graph.fail(StreamsError::Topology(format!(
-                    "stream-table join `{name}`: the stream's key may have changed (map, select_key, ...), so it \
-                     must be repartitioned, which needs its key and value serdes; call \
-                     .repartition(Repartitioned::with(..)) before joining"
-                )));
-                return self.failed_join();
-            };
-            self.co_partitioned(&name, &ks, &vs)
-        } else {
-            self.clone()
-        };
-        let fns = Arc::new(fns);
-        let sn = store_name.clone();
-        let node = graph.processor::<_, K, V, K, VR>(prefix, &[input.node], move || StreamTableJoin {
-            store_name: sn.clone(),
-            fns: fns.clone(),
-            store: None,
-        });
-        graph.with(|t| t.connect_store(node, &store_name));
-        KStream::new(graph, node, key_serde, None, false)
-    }
 }
 
 impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
@@ -409,10 +324,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         self.table_table_join(other, fns, "KTABLE-OUTERJOIN")
     }
 
-    /// This table with its current values in a key-value store, and the store's name. A table
-    /// that is not materialized yet is materialized here with its own serdes.
-    fn joinable(&self, operation: &str) -> Option<(KTable<K, V>, String)> {
-        if let Some(store) = &self.meta.store {
+    /// This table with its current values in a timestamped key-value store, and the store's
+    /// name. A table that is not materialized yet (or is versioned: joins read its latest
+    /// values) is materialized here with its own serdes.
+    pub(crate) fn joinable(&self, operation: &str) -> Option<(KTable<K, V>, String)> {
+        if let (Some(store), None) = (&self.meta.store, self.meta.versioned) {
             return Some((self.clone(), store.clone()));
         }
         let (Some(ks), Some(vs)) = (self.key_serde.clone(), self.value_serde.clone()) else {
@@ -423,7 +339,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             return None;
         };
         let name = self.graph.name("KTABLE-MATERIALIZE-STATE-STORE");
-        let store = KeyValueStoreBuilder::<K, V>::new(Materialized::default().spec(&name), ks, vs.clone());
+        let store = crate::query::WithView::new(
+            KeyValueStoreBuilder::<K, V>::new(Materialized::default().spec(&name), ks, vs.clone())
+                .timestamped(),
+            crate::query::kv_view::<K, V, V>(crate::query::identity::<V>()),
+        );
         let sn = name.clone();
         let node = self.graph.processor::<_, K, Change<V>, K, Change<V>>(
             "KTABLE-MATERIALIZE",
@@ -431,7 +351,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             move || TableMaterialize::<K, V> { store_name: sn.clone(), store: None },
         );
         self.graph.store(Arc::new(store), &[node]);
-        let meta = TableMeta { store: Some(name.clone()), window_grace: self.meta.window_grace };
+        let meta = TableMeta { store: Some(name.clone()), versioned: None, ..self.meta.clone() };
         Some((KTable::new(self.graph.clone(), node, self.key_serde.clone(), Some(vs), meta), name))
     }
 
@@ -481,6 +401,12 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             || PassThrough,
         );
         let key_serde = left.key_serde.clone().or_else(|| right.key_serde.clone());
-        KTable::new(graph, merge, key_serde, None, TableMeta::default())
+        KTable::new(
+            graph,
+            merge,
+            key_serde,
+            None,
+            TableMeta { sends_old_values: true, ..TableMeta::default() },
+        )
     }
 }

@@ -10,38 +10,59 @@
 
 mod aggregator;
 mod builder;
+mod cogroup;
+mod foreign_key;
 mod global;
 mod grouped;
+mod grouped_table;
 mod join;
 mod options;
 mod processors;
+mod query;
 mod session;
 mod sliding;
+mod split;
 mod stream;
+mod stream_table;
 mod table;
+mod versioned;
 
 pub use aggregator::{
     Aggregator, Count, FnAggregator, Max, Mean, MeanAcc, Min, Reducer, Stats, StatsOf, Sum,
 };
 pub use builder::StreamsBuilder;
+pub use cogroup::{CogroupedKStream, TimeWindowedCogroupedKStream};
+pub use foreign_key::TableJoined;
 pub use global::GlobalKTable;
 pub use grouped::{KGroupedStream, TimeWindowedKStream, WindowSpec};
+pub use grouped_table::KGroupedTable;
 pub use options::{Consumed, Grouped, Joined, Materialized, Produced, Repartitioned, StoreType};
+pub use query::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
 pub use session::SessionWindowedKStream;
 pub use sliding::{SlidingWindowAcc, SlidingWindowedKStream};
-pub use stream::{KStream, Predicate};
+pub use split::{Branched, BranchedKStream, Predicate};
+pub use stream::KStream;
 pub use table::{Change, KTable, Suppressed};
 
-/// Everything a topology function usually needs.
+/// Everything a topology function usually needs, in one place: the DSL, the serdes and
+/// windows, the Processor API (`Processor`, `ProcessorContext`, `PunctuationType`,
+/// `Cancellable`), the stores processors and queries use (typed stores of
+/// `kstreams-state`, the read-only views of tables) and the names of the dead-letter headers.
 pub mod prelude {
     pub use crate::{
-        Aggregator, Change, Consumed, Count, FnAggregator, GlobalKTable, Grouped, Joined, KStream, KTable,
-        Materialized, Max, Mean, Min, Produced, Reducer, Repartitioned, Stats, StatsOf, StoreType,
-        StreamsBuilder, Sum, Suppressed,
+        Aggregator, Branched, BranchedKStream, Change, CogroupedKStream, Consumed, Count, FnAggregator,
+        GlobalKTable, Grouped, Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Max,
+        Mean, Min, Produced, ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore, Reducer,
+        Repartitioned, Stats, StatsOf, StoreType, StreamsBuilder, Sum, Suppressed, TableJoined,
     };
     pub use kstreams_core::{
-        BincodeSerde, BytesSerde, F64Serde, HoppingWindows, I32Serde, I64Serde, JoinWindows, JsonSerde,
-        OptionSerde, Record, Serde, SessionWindows, SlidingWindows, StringSerde, TimeWindows, Topology,
-        TumblingWindows, U32Serde, U64Serde, UnitSerde, Window, Windowed, WindowedSerde,
+        dead_letter_headers, BincodeSerde, BytesSerde, Cancellable, F64Serde, HoppingWindows, I32Serde,
+        I64Serde, JoinWindows, JsonSerde, OptionSerde, Processor, ProcessorContext, PunctuationType, Record,
+        Serde, SessionWindowedSerde, SessionWindows, SlidingWindows, StringSerde, TimeWindowedSerde,
+        TimeWindows, Topology, TumblingWindows, U32Serde, U64Serde, UnitSerde, Window, Windowed,
+    };
+    pub use kstreams_state::{
+        KeyValueStore, KeyValueStoreBuilder, SessionStore, SessionStoreBuilder, StoreSpec,
+        VersionedKeyValueStore, VersionedKeyValueStoreBuilder, WindowStore, WindowStoreBuilder,
     };
 }

@@ -149,11 +149,20 @@ pub struct Materialized {
     pub(crate) retention: Option<Duration>,
     pub(crate) logging: bool,
     pub(crate) caching: bool,
+    /// History retention (ms) of a versioned table store.
+    pub(crate) versioned: Option<i64>,
 }
 
 impl Default for Materialized {
     fn default() -> Self {
-        Self { name: None, store_type: StoreType::RocksDb, retention: None, logging: true, caching: true }
+        Self {
+            name: None,
+            store_type: StoreType::RocksDb,
+            retention: None,
+            logging: true,
+            caching: true,
+            versioned: None,
+        }
     }
 }
 
@@ -201,6 +210,16 @@ impl Materialized {
         self.caching = enabled;
         self
     }
+
+    /// Keeps a table in a versioned store with `history` of history (Kafka's
+    /// `Materialized.as(Stores.persistentVersionedKeyValueStore(name, history))`, KIP-889):
+    /// a stream-table join then reads the table as of each stream record's timestamp
+    /// (KIP-914). Only for [`crate::StreamsBuilder::table`]; see
+    /// `kstreams_state::VersionedKeyValueStore` for the store's rules.
+    pub fn versioned(mut self, history: Duration) -> Self {
+        self.versioned = Some(kstreams_core::millis(history));
+        self
+    }
 }
 
 /// Serdes and store options of the two sides of a join.
@@ -210,6 +229,7 @@ pub struct Joined<K, V, VO> {
     pub(crate) other_value_serde: Option<Arc<dyn Serde<VO>>>,
     pub(crate) name: Option<String>,
     pub(crate) store_type: StoreType,
+    pub(crate) grace: Option<i64>,
 }
 
 impl<K, V, VO> Default for Joined<K, V, VO> {
@@ -220,6 +240,7 @@ impl<K, V, VO> Default for Joined<K, V, VO> {
             other_value_serde: None,
             name: None,
             store_type: StoreType::RocksDb,
+            grace: None,
         }
     }
 }
@@ -242,6 +263,16 @@ impl<K, V, VO> Joined<K, V, VO> {
     /// Names the join (its stores become `<name>-this-join-store` / `<name>-other-join-store`).
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// A stream-table join with a versioned table waits `grace` of stream time before joining
+    /// each stream record, so table updates arriving out of order within it are seen
+    /// (Kafka's `Joined.withGracePeriod`, KIP-923). Stream records wait in the store
+    /// `<name>-buffer-store`; one already older than stream time − grace is joined at once.
+    /// Building fails if the table is not versioned or its history is shorter than `grace`.
+    pub fn with_grace_period(mut self, grace: Duration) -> Self {
+        self.grace = Some(kstreams_core::millis(grace));
         self
     }
 

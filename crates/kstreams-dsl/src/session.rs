@@ -1,13 +1,14 @@
 //! [`SessionWindowedKStream`]: aggregations over session windows.
 use std::sync::Arc;
 
-use kstreams_core::{millis, SessionWindows, Windowed};
+use kstreams_core::{millis, SessionWindowedSerde, SessionWindows, Windowed};
 use kstreams_core::{BincodeSerde, U64Serde};
 
 use crate::aggregator::{Aggregator, Count, Reducer};
 use crate::grouped::{KGroupedStream, WindowSpec};
 use crate::options::Materialized;
 use crate::processors::session_aggregate::SessionWindowAggregate;
+use crate::query::{session_view, WithView};
 use crate::table::{Change, KTable, TableMeta};
 use kstreams_state::SessionStoreBuilder;
 
@@ -36,18 +37,20 @@ impl<K: Clone + 'static, V: Clone + 'static> WindowSpec<K, V> for SessionWindows
 /// - Merging needs [`Aggregator::merge`]. Aggregators without it (an [`FnAggregator`] without
 ///   `with_merger`) work as long as no record bridges two sessions; the first record that does
 ///   fails processing with an error naming the processor.
-/// - A session closes `gap + grace` after its end: once stream time `>= end + gap + grace`. With
-///   `close time = stream time - gap - grace`, a record whose merged session would end at or
-///   before the close time is dropped and counted as late. (Kafka's session processor drops
-///   only `end < close time` while its suppression already emits at `end == close time`; the
-///   closed rule here keeps the two consistent, as Kafka's time and sliding windows do.) The
-///   store keeps sessions for `gap + grace` of stream time.
-/// - The table's windows carry grace `gap + grace`, so
-///   [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
-///   session once, when it closes; no later record can change a session with the same bounds.
-///   As in Kafka Streams a closed session can still be *merged into a new one*: a record less
-///   than `gap` after its end whose own session is still open bridges to it, the closed session
-///   is deleted and the merged session (a different windowed key) is emitted when it closes.
+/// - Results are stamped with the session's end; the deletion of a merged-away session with
+///   that session's end (Kafka's `KStreamSessionWindowAggregate`). Windowed keys are written
+///   with [`SessionWindowedSerde`] (key, end, start), Kafka's session-windowed format.
+/// - As in Kafka Streams, with `close time = stream time - gap - grace`, a record whose merged
+///   session would end *before* the close time is dropped and counted as late; a session
+///   ending exactly at the close time is still updated. The store keeps sessions for
+///   `gap + grace` of stream time.
+/// - [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
+///   session once stream time passes `end + gap + grace` (when no record can change it any
+///   more; Kafka's suppression emits at equality, and may then emit a session twice), and never
+///   emits the deletions of merged-away sessions. As in Kafka Streams a closed session can
+///   still be *merged into a new one*: a record less than `gap` after its end whose own session
+///   is still open bridges to it, the closed session is deleted and the merged session (a
+///   different windowed key) is emitted when it closes.
 ///
 /// [`FnAggregator`]: crate::FnAggregator
 pub struct SessionWindowedKStream<K, V> {
@@ -59,7 +62,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     /// Aggregates each key's records per session. The aggregator must support
     /// [`Aggregator::merge`] for sessions that a record bridges; if it returns `None` when a
     /// merge is needed, processing fails with an error. A record whose session has closed
-    /// (it would end at or before stream time − gap − grace) is dropped and counted as late.
+    /// (it would end before stream time − gap − grace) is dropped and counted as late.
     ///
     /// ```
     /// # use kstreams_dsl::prelude::*;
@@ -70,7 +73,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     ///     .windowed_by(SessionWindows::with_inactivity_gap(Duration::from_secs(300)))
     ///     .aggregate(Sum::of(|x: &f64| *x), Materialized::as_("spend-per-session"))
     ///     .to_stream()
-    ///     .to("spend", Produced::with(WindowedSerde::string(), F64Serde));
+    ///     .to("spend", Produced::with(SessionWindowedSerde::string(), F64Serde));
     /// # b.build().unwrap();
     /// ```
     pub fn aggregate<A: Aggregator<K, V>>(
@@ -93,6 +96,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
             Arc::new(BincodeSerde::<A::Acc>::new()),
         );
         let agg = Arc::new(aggregator);
+        let store = WithView::new(store, session_view::<K, _, _>(crate::grouped::results(&agg)));
         let sn = store_name.clone();
         let windows = self.windows;
         let node = graph.processor::<_, K, V, Windowed<K>, Change<A::Output>>(
@@ -100,7 +104,15 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
             &[input.node],
             move || SessionWindowAggregate { agg: agg.clone(), windows, store_name: sn.clone(), store: None },
         );
-        crate::grouped::windowed_table(graph, node, Arc::new(store), key_serde, closes_after)
+        // An inclusive end: closed once stream time passes end + gap + grace.
+        let windowed_serde = Arc::new(SessionWindowedSerde::of(key_serde));
+        crate::grouped::windowed_table(
+            graph,
+            node,
+            Arc::new(store),
+            windowed_serde,
+            closes_after.saturating_add(1),
+        )
     }
 
     /// Counts each key's records per session.
@@ -115,7 +127,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     ///     .count(Materialized::as_("clicks-per-session"))
     ///     .suppress(Suppressed::until_window_closes())
     ///     .to_stream()
-    ///     .to("sessions", Produced::with(WindowedSerde::string(), U64Serde));
+    ///     .to("sessions", Produced::with(SessionWindowedSerde::string(), U64Serde));
     /// # b.build().unwrap();
     /// ```
     pub fn count(&self, materialized: Materialized) -> KTable<Windowed<K>, u64> {
@@ -136,7 +148,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SessionWindowedKStream<K, V> {
     ///     .windowed_by(SessionWindows::with_inactivity_gap(Duration::from_secs(300)))
     ///     .reduce(|a: &String, b: &String| format!("{a},{b}"), Materialized::as_("paths"))
     ///     .to_stream()
-    ///     .to("paths", Produced::with(WindowedSerde::string(), StringSerde));
+    ///     .to("paths", Produced::with(SessionWindowedSerde::string(), StringSerde));
     /// # b.build().unwrap();
     /// ```
     pub fn reduce(

@@ -1,7 +1,7 @@
 //! [`SlidingWindowedKStream`]: aggregations over sliding windows.
 use std::sync::Arc;
 
-use kstreams_core::{millis, SlidingWindows, Windowed};
+use kstreams_core::{millis, SlidingWindows, TimeWindowedSerde, Windowed};
 use kstreams_core::{BincodeSerde, U64Serde};
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +9,7 @@ use crate::aggregator::{Aggregator, Count, Reducer};
 use crate::grouped::{KGroupedStream, WindowSpec};
 use crate::options::Materialized;
 use crate::processors::sliding_aggregate::SlidingWindowAggregate;
+use crate::query::{window_view, ResultFn, WithView};
 use crate::table::{Change, KTable, TableMeta};
 use kstreams_state::WindowStoreBuilder;
 
@@ -39,16 +40,19 @@ impl<K: Clone + 'static, V: Clone + 'static> WindowSpec<K, V> for SlidingWindows
 ///   in `(t, t + d]`, a *right window* `[t + 1, t + 1 + d]`. These are the only windows; each
 ///   holds the aggregate of exactly the records it contains. As in Kafka Streams no window
 ///   starts before 0: a record at `t < d` has the left window `[0, d]`.
-/// - Every window a record creates or updates is emitted, in ascending order of start, with
-///   the window's latest record timestamp. The result table's windowed keys carry
-///   `Window { start, end: start + d }`.
-/// - Closing follows Kafka's rule with `close time = stream time - grace`: a window is closed,
-///   and no longer updated or created, once its end `<= close time` (stream time
-///   `>= end + grace`); each window a record cannot update for that reason counts as one late
-///   record. A record whose right window would already be closed
-///   (`t + 1 + d <= close time`) is dropped whole and counted once. So
-///   [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
-///   window exactly once.
+/// - Every window a record creates or updates is emitted, in Kafka Streams' order (the
+///   existing windows containing the record by descending start, then the previous record's
+///   new right window, the new left window and the record's own new right window), stamped
+///   with the window's latest record timestamp. The result table's windowed keys carry
+///   `Window { start, end: start + d }`, written with [`TimeWindowedSerde`] of size `d`.
+/// - Closing follows Kafka's rule with `close time = stream time - grace`: a window stays open
+///   while its end is at or after the close time, and is closed (no longer updated or
+///   created) once its end `< close time`, i.e. once stream time `> end + grace`; each window
+///   a record cannot update for that reason counts as one late record. A record whose right
+///   window would already be closed (`t + 1 + d <= close time`) is dropped whole and counted
+///   once. With grace 0, a record at the stream time still updates the windows ending at it.
+/// - [`Suppressed::until_window_closes`](crate::Suppressed::until_window_closes) emits each
+///   window once it is closed by that rule (stream time `> end + grace`), so exactly once.
 /// - Records with a negative timestamp are skipped (counted in `dropped_records`).
 ///
 /// The aggregate is computed incrementally, as Kafka's `KStreamSlidingWindowAggregate` does:
@@ -77,7 +81,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
     ///     ))
     ///     .aggregate(Max::of(|c: &f64| *c), Materialized::as_("max-last-minute"))
     ///     .to_stream()
-    ///     .to("max", Produced::with(WindowedSerde::string(), F64Serde));
+    ///     .to("max", Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), F64Serde));
     /// # b.build().unwrap();
     /// ```
     pub fn aggregate<A: Aggregator<K, V>>(
@@ -101,6 +105,10 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
             Arc::new(BincodeSerde::<SlidingWindowAcc<A::Acc>>::new()),
         );
         let agg = Arc::new(aggregator);
+        let a = agg.clone();
+        let result: ResultFn<SlidingWindowAcc<A::Acc>, A::Output> =
+            Arc::new(move |w: &SlidingWindowAcc<A::Acc>| a.result(&w.acc));
+        let store = WithView::new(store, window_view::<K, _, _>(d, result));
         let sn = store_name.clone();
         let windows = self.windows;
         let node = graph.processor::<_, K, V, Windowed<K>, Change<A::Output>>(
@@ -108,7 +116,9 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
             &[input.node],
             move || SlidingWindowAggregate { agg: agg.clone(), windows, store_name: sn.clone(), store: None },
         );
-        crate::grouped::windowed_table(graph, node, Arc::new(store), key_serde, grace)
+        // An inclusive end: closed once stream time passes end + grace.
+        let windowed_serde = Arc::new(TimeWindowedSerde::of_millis(key_serde, d));
+        crate::grouped::windowed_table(graph, node, Arc::new(store), windowed_serde, grace.saturating_add(1))
     }
 
     /// Counts each key's records per sliding window.
@@ -126,7 +136,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
     ///     .count(Materialized::as_("logins-per-minute"))
     ///     .suppress(Suppressed::until_window_closes())
     ///     .to_stream()
-    ///     .to("login-bursts", Produced::with(WindowedSerde::string(), U64Serde));
+    ///     .to("login-bursts", Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), U64Serde));
     /// # b.build().unwrap();
     /// ```
     pub fn count(&self, materialized: Materialized) -> KTable<Windowed<K>, u64> {
@@ -149,7 +159,7 @@ impl<K: Clone + 'static, V: Clone + 'static> SlidingWindowedKStream<K, V> {
     ///     ))
     ///     .reduce(|a: &i64, b: &i64| a + b, Materialized::as_("spent-per-hour"))
     ///     .to_stream()
-    ///     .to("spent", Produced::with(WindowedSerde::string(), I64Serde));
+    ///     .to("spent", Produced::with(TimeWindowedSerde::string(Duration::from_secs(3600)), I64Serde));
     /// # b.build().unwrap();
     /// ```
     pub fn reduce(

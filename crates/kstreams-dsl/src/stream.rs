@@ -13,12 +13,9 @@ use crate::options::Materialized;
 use crate::options::{Grouped, Produced, Repartitioned};
 use crate::processors::dedup::{DropDuplicates, PositionSerde, StampSource};
 use crate::processors::stateless::{
-    Filter, FlatMapP, FlatMapValuesP, MapP, MapValuesP, PassThrough, PeekP, SelectKeyP, SplitP,
+    Filter, FlatMapP, FlatMapValuesP, MapP, MapValuesP, PassThrough, PeekP, SelectKeyP,
 };
 use kstreams_state::KeyValueStoreBuilder;
-
-/// A branch predicate of [`KStream::split`].
-pub type Predicate<K, V> = Box<dyn Fn(&K, &V) -> bool + Send + Sync>;
 
 /// A stream of records with keys `K` and values `V`.
 ///
@@ -57,7 +54,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
         Self { graph, node, key_serde, value_serde, repartition_required }
     }
 
-    fn child<K2: Clone + 'static, V2: Clone + 'static>(
+    pub(crate) fn child<K2: Clone + 'static, V2: Clone + 'static>(
         &self,
         node: NodeId,
         key_serde: Option<Arc<dyn Serde<K2>>>,
@@ -173,35 +170,6 @@ impl<K: Clone + 'static, V: Clone + 'static> KStream<K, V> {
             SelectKeyP::supplier(f),
         );
         self.child(node, None, self.value_serde.clone(), true)
-    }
-
-    /// Splits the stream: each record goes to the first branch whose predicate matches;
-    /// records matching none go to the default branch when `with_default` is true (it is
-    /// the last element of the result), else they are dropped.
-    ///
-    /// ```
-    /// # use kstreams_dsl::prelude::*;
-    /// let mut b = StreamsBuilder::new();
-    /// let s = b.stream("in", Consumed::with(StringSerde, F64Serde));
-    /// let branches = s.split(vec![Box::new(|_k: &String, v: &f64| *v < 0.0)], true);
-    /// branches[0].to("freezing", Produced::with(StringSerde, F64Serde));
-    /// branches[1].to("other", Produced::with(StringSerde, F64Serde));
-    /// # b.build().unwrap();
-    /// ```
-    pub fn split(&self, predicates: Vec<Predicate<K, V>>, with_default: bool) -> Vec<KStream<K, V>> {
-        let n = predicates.len() + usize::from(with_default);
-        let preds = Arc::new(predicates);
-        let split = self.graph.processor::<_, K, V, K, V>("KSTREAM-BRANCH", &[self.node], move || SplitP {
-            predicates: preds.clone(),
-            has_default: with_default,
-        });
-        (0..n)
-            .map(|_| {
-                let node =
-                    self.graph.processor::<_, K, V, K, V>("KSTREAM-BRANCHCHILD", &[split], || PassThrough);
-                self.child(node, self.key_serde.clone(), self.value_serde.clone(), self.repartition_required)
-            })
-            .collect()
     }
 
     /// Merges two streams of the same types into one.

@@ -30,10 +30,17 @@ pub struct Change<V> {
 /// What the DSL knows about how a table is stored.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TableMeta {
-    /// A key-value store holding the table's current values, if materialized.
+    /// A timestamped key-value store holding the table's current values, if materialized.
     pub(crate) store: Option<String>,
-    /// For windowed tables, the delay after a window's end at which it closes.
-    pub(crate) window_grace: Option<i64>,
+    /// For windowed tables, the delay after a window's end at which it is closed (what
+    /// `Suppressed::until_window_closes` waits for).
+    pub(crate) window_closes_after: Option<i64>,
+    /// Kafka Streams' `sendOldValues`: whether the table is materialized (a source with a
+    /// store name, an aggregation, `materialize`) and so knows each update's old value. A
+    /// filter over a table that does not forwards a tombstone for every failing update.
+    pub(crate) sends_old_values: bool,
+    /// The history retention (ms) of a versioned table's store.
+    pub(crate) versioned: Option<i64>,
 }
 
 /// A table: for each key, the latest value. Updates flow downstream as [`Change`]s.
@@ -61,15 +68,20 @@ impl<K, V> Clone for KTable<K, V> {
 pub struct Suppressed<K> {
     emit_at: EmitAt<K>,
     name: Option<String>,
+    drop_tombstones: bool,
     _k: PhantomData<fn(&K)>,
 }
 
 impl<K: 'static> Suppressed<Windowed<K>> {
-    /// Emit each window once, its final result, when stream time reaches its end plus grace.
+    /// Emit each window once, its final result, when it closes: a time window when stream
+    /// time reaches its end plus grace, a sliding window or a session when stream time passes
+    /// its end plus grace (plus the gap, for sessions). As in Kafka Streams, final results
+    /// hold no tombstones: a session merged away into a larger one is not emitted.
     pub fn until_window_closes() -> Self {
         Self {
-            emit_at: Arc::new(|k: &Windowed<K>, _ts, grace| k.window.end.saturating_add(grace)),
+            emit_at: Arc::new(|k: &Windowed<K>, _ts, closes_after| k.window.end.saturating_add(closes_after)),
             name: None,
+            drop_tombstones: true,
             _k: PhantomData,
         }
     }
@@ -77,12 +89,13 @@ impl<K: 'static> Suppressed<Windowed<K>> {
 
 impl<K: 'static> Suppressed<K> {
     /// Emit a key's latest value once `limit` of stream time has passed since its first
-    /// held update.
+    /// held update (deletes included, as in Kafka Streams).
     pub fn until_time_limit(limit: Duration) -> Self {
         let limit = millis(limit);
         Self {
             emit_at: Arc::new(move |_k: &K, ts, _grace| ts.saturating_add(limit)),
             name: None,
+            drop_tombstones: false,
             _k: PhantomData,
         }
     }
@@ -115,26 +128,45 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             node,
             self.key_serde.clone(),
             value_serde,
-            TableMeta { store: None, window_grace: self.meta.window_grace },
+            TableMeta { store: None, versioned: None, ..self.meta.clone() },
         )
     }
 
     /// Keeps rows matching `predicate`; a row that stops matching is deleted downstream.
+    ///
+    /// As in Kafka Streams (`KTableFilter`), over a table that is not materialized (a source
+    /// read with `Materialized::default()`, or a table derived from one) every update that
+    /// fails the predicate becomes a tombstone downstream; over a materialized table only the
+    /// updates of rows that matched before do.
+    ///
+    /// ```
+    /// # use kstreams_dsl::prelude::*;
+    /// let mut b = StreamsBuilder::new();
+    /// b.table("prices", Consumed::with(StringSerde, I64Serde), Materialized::as_("prices"))
+    ///     .filter(|_item, price| *price > 10)
+    ///     .to_changelog_stream()
+    ///     .to("expensive", Produced::with(StringSerde, OptionSerde(I64Serde)));
+    /// # b.build().unwrap();
+    /// ```
     pub fn filter(&self, predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> KTable<K, V> {
-        let pred = Arc::new(predicate);
-        let node =
-            self.graph.processor::<_, K, Change<V>, K, Change<V>>("KTABLE-FILTER", &[self.node], move || {
-                TableFilter { pred: pred.clone(), keep: true }
-            });
-        self.derived(node, self.value_serde.clone())
+        self.filtered(predicate, true)
     }
 
-    /// Drops rows matching `predicate`.
+    /// Drops rows matching `predicate` (the tombstones follow [`KTable::filter`]).
     pub fn filter_not(&self, predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> KTable<K, V> {
+        self.filtered(predicate, false)
+    }
+
+    fn filtered(
+        &self,
+        predicate: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+        keep: bool,
+    ) -> KTable<K, V> {
         let pred = Arc::new(predicate);
+        let forward_failing = !self.meta.sends_old_values;
         let node =
             self.graph.processor::<_, K, Change<V>, K, Change<V>>("KTABLE-FILTER", &[self.node], move || {
-                TableFilter { pred: pred.clone(), keep: false }
+                TableFilter { pred: pred.clone(), keep, forward_failing }
             });
         self.derived(node, self.value_serde.clone())
     }
@@ -167,8 +199,11 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             materialized.name.clone().unwrap_or_else(|| self.graph.name("KTABLE-MATERIALIZE-STATE-STORE"));
         let value_serde: Arc<dyn Serde<V>> =
             self.value_serde.clone().unwrap_or_else(|| Arc::new(kstreams_core::BincodeSerde::<V>::new()));
-        let store =
-            KeyValueStoreBuilder::<K, V>::new(materialized.spec(&name), key_serde, value_serde.clone());
+        let store = crate::query::WithView::new(
+            KeyValueStoreBuilder::<K, V>::new(materialized.spec(&name), key_serde, value_serde.clone())
+                .timestamped(),
+            crate::query::kv_view::<K, V, V>(crate::query::identity::<V>()),
+        );
         let sn = name.clone();
         let node = self.graph.processor::<_, K, Change<V>, K, Change<V>>(
             "KTABLE-MATERIALIZE",
@@ -178,6 +213,8 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
         self.graph.store(Arc::new(store), &[node]);
         let mut t = self.derived(node, Some(value_serde));
         t.meta.store = Some(name);
+        t.meta.sends_old_values = true;
+        t.meta.versioned = None;
         t
     }
 
@@ -210,7 +247,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
     ///     .aggregate(Mean::of(|c: &f64| *c), Materialized::as_("avg"))
     ///     .suppress(Suppressed::until_window_closes())
     ///     .to_stream()
-    ///     .to("averages", Produced::with(WindowedSerde::string(), JsonSerde::new()));
+    ///     .to("averages", Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), JsonSerde::new()));
     /// # b.build().unwrap();
     /// ```
     pub fn suppress(&self, suppressed: Suppressed<K>) -> KTable<K, V>
@@ -227,8 +264,9 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
             Materialized::default().in_memory().spec(&store_name),
             Arc::new(BytesSerde),
         );
-        let grace = self.meta.window_grace.unwrap_or(0);
+        let grace = self.meta.window_closes_after.unwrap_or(0);
         let emit_at = suppressed.emit_at;
+        let drop_tombstones = suppressed.drop_tombstones;
         let sn = store_name.clone();
         let ks = key_serde.clone();
         let node = self.graph.processor::<_, K, Change<V>, K, Change<V>>(
@@ -239,6 +277,7 @@ impl<K: Clone + 'static, V: Clone + 'static> KTable<K, V> {
                 key_serde: ks.clone(),
                 emit_at: emit_at.clone(),
                 grace_ms: grace,
+                drop_tombstones,
                 store: None,
                 index: None,
                 held: Default::default(),

@@ -32,7 +32,10 @@ fn keyed_topology() -> Topology {
     .aggregate(Mean::of(|r: &Reading| r.temperatura), Materialized::as_("avg-temp-1m"))
     .suppress(Suppressed::until_window_closes())
     .to_stream()
-    .to("sensor-averages-1m", Produced::with(WindowedSerde::string(), JsonSerde::new()));
+    .to(
+        "sensor-averages-1m",
+        Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), JsonSerde::new()),
+    );
     b.build().unwrap()
 }
 
@@ -88,7 +91,11 @@ fn expected() -> Vec<(String, i64, f64)> {
 
 fn read(driver: &TopologyTestDriver) -> Vec<(String, i64, f64)> {
     let mut out: Vec<(String, i64, f64)> = driver
-        .output_topic("sensor-averages-1m", WindowedSerde::string(), JsonSerde::<f64>::new())
+        .output_topic(
+            "sensor-averages-1m",
+            TimeWindowedSerde::string(Duration::from_secs(60)),
+            JsonSerde::<f64>::new(),
+        )
         .read_key_values()
         .unwrap()
         .into_iter()
@@ -130,7 +137,10 @@ fn unkeyed_seed_readings_are_rekeyed_through_a_repartition_topic() {
     .aggregate(Mean::of(|r: &Reading| r.temperatura), Materialized::as_("avg-temp-1m"))
     .suppress(Suppressed::until_window_closes())
     .to_stream()
-    .to("sensor-averages-1m", Produced::with(WindowedSerde::string(), JsonSerde::new()));
+    .to(
+        "sensor-averages-1m",
+        Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), JsonSerde::new()),
+    );
     // One input partition keeps the input order, so the hand-computed lateness holds.
     let config = DriverConfig {
         partitions: [("test-app-by-sensor-repartition".to_string(), 3)].into(),

@@ -22,7 +22,7 @@ type Out<V> = Vec<(String, i64, i64, Option<V>)>;
 
 fn read_changelog<V: 'static>(driver: &TopologyTestDriver, serde: impl Serde<V> + 'static) -> Out<V> {
     driver
-        .output_topic("out", WindowedSerde::string(), OptionSerde(serde))
+        .output_topic("out", SessionWindowedSerde::string(), OptionSerde(serde))
         .read_key_values()
         .unwrap()
         .into_iter()
@@ -40,7 +40,7 @@ fn session_counts(gap: u64, grace: u64, store: StoreType) -> TopologyTestDriver 
         .windowed_by(SessionWindows::with_inactivity_gap(ms(gap)).grace(ms(grace)))
         .count(Materialized::as_("sessions").with_store_type(store))
         .to_changelog_stream()
-        .to("out", Produced::with(WindowedSerde::string(), OptionSerde(U64Serde)));
+        .to("out", Produced::with(SessionWindowedSerde::string(), OptionSerde(U64Serde)));
     TopologyTestDriver::new(b.build().unwrap()).unwrap()
 }
 
@@ -106,20 +106,20 @@ fn out_of_order_session_records_within_grace_merge_and_late_ones_are_dropped_and
             vec![(s("a"), 0, 0, Some(1)), (s("a"), 100, 100, Some(1))]
         );
 
-        input.pipe(s("a"), 0, 85).unwrap(); // session [85, 85] ends at the close time: closed, late
+        input.pipe(s("a"), 0, 84).unwrap(); // session [84, 84] ends before the close time: late
         input.pipe(s("a"), 0, 2).unwrap(); // would extend [0, 0] to [0, 2]: late
         assert_eq!(read_changelog(&driver, U64Serde), vec![]);
         assert_eq!(driver.metrics().late_records_dropped, 2, "{store:?}");
 
-        input.pipe(s("a"), 0, 86).unwrap(); // ends after the close time: accepted
-        input.pipe(s("a"), 0, 90).unwrap(); // out of order, bridges [86, 86] and [100, 100]
+        input.pipe(s("a"), 0, 85).unwrap(); // ends exactly at the close time: accepted (Kafka's rule)
+        input.pipe(s("a"), 0, 90).unwrap(); // out of order, bridges [85, 85] and [100, 100]
         assert_eq!(
             read_changelog(&driver, U64Serde),
             vec![
-                (s("a"), 86, 86, Some(1)),
-                (s("a"), 86, 86, None),
+                (s("a"), 85, 85, Some(1)),
+                (s("a"), 85, 85, None),
                 (s("a"), 100, 100, None),
-                (s("a"), 86, 100, Some(3)),
+                (s("a"), 85, 100, Some(3)),
             ]
         );
         assert_eq!(driver.metrics().late_records_dropped, 2);
@@ -135,10 +135,10 @@ fn suppressed_sessions_are_emitted_once_when_they_close() {
         .count(Materialized::as_("sessions"))
         .suppress(Suppressed::until_window_closes())
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), U64Serde));
+        .to("out", Produced::with(SessionWindowedSerde::string(), U64Serde));
     let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
-    let out = driver.output_topic("out", WindowedSerde::string(), U64Serde);
+    let out = driver.output_topic("out", SessionWindowedSerde::string(), U64Serde);
     let read = || -> Vec<(String, i64, i64, u64)> {
         out.read_key_values()
             .unwrap()
@@ -146,19 +146,23 @@ fn suppressed_sessions_are_emitted_once_when_they_close() {
             .map(|(k, v)| (k.key, k.window.start, k.window.end, v))
             .collect()
     };
-    // A session closes at end + gap + grace = end + 15.
+    // A session is closed once stream time passes end + gap + grace = end + 15.
     input.pipe(s("a"), 0, 0).unwrap();
-    input.pipe(s("a"), 0, 5).unwrap(); // [0, 5], closes at 20
-    input.pipe(s("b"), 0, 10).unwrap(); // [10, 10], closes at 25
+    input.pipe(s("a"), 0, 5).unwrap(); // [0, 5], closed after 20
+    input.pipe(s("b"), 0, 10).unwrap(); // [10, 10], closed after 25
     input.pipe(s("a"), 0, 19).unwrap(); // 14 after a's end: a new session [19, 19]
     assert_eq!(read(), vec![], "the deleted [0, 0] is not emitted, nothing is closed yet");
     input.pipe(s("c"), 0, 20).unwrap();
-    assert_eq!(read(), vec![(s("a"), 0, 5, 2)]);
-    input.pipe(s("a"), 0, 3).unwrap(); // [0, 5] ends at the close time 5: dropped, not re-emitted
-    input.pipe(s("a"), 0, 24).unwrap(); // a: [19, 24], closes at 39
+    assert_eq!(read(), vec![], "[0, 5] ends at the close time 5: still open");
+    input.pipe(s("a"), 0, 3).unwrap(); // so this record still joins it: [0, 5] = 3
+    input.pipe(s("a"), 0, 24).unwrap(); // a: [19, 24], closed after 39
     input.pipe(s("x"), 0, 40).unwrap();
-    assert_eq!(read(), vec![(s("b"), 10, 10, 1), (s("c"), 20, 20, 1), (s("a"), 19, 24, 2)]);
-    assert_eq!(driver.metrics().late_records_dropped, 1);
+    assert_eq!(
+        read(),
+        vec![(s("a"), 0, 5, 3), (s("b"), 10, 10, 1), (s("c"), 20, 20, 1), (s("a"), 19, 24, 2)],
+        "one final result per session, the merged-away [19, 19] not at all"
+    );
+    assert_eq!(driver.metrics().late_records_dropped, 0);
     input.pipe(s("x"), 0, 1_000).unwrap();
     assert_eq!(read(), vec![(s("x"), 40, 40, 1)]);
 }
@@ -171,12 +175,12 @@ fn session_reduce_combines_values_and_merged_results() {
         .windowed_by(SessionWindows::with_inactivity_gap(ms(10)).grace(ms(100)))
         .reduce(|a: &String, b: &String| format!("{a}{b}"), Materialized::as_("paths").in_memory())
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), StringSerde));
+        .to("out", Produced::with(SessionWindowedSerde::string(), StringSerde));
     let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, StringSerde);
     input.pipe_all([(s("u"), s("a"), 0), (s("u"), s("c"), 20), (s("u"), s("b"), 10)]).unwrap();
     let got: Vec<(i64, i64, String)> = driver
-        .output_topic("out", WindowedSerde::string(), StringSerde)
+        .output_topic("out", SessionWindowedSerde::string(), StringSerde)
         .read_key_values()
         .unwrap()
         .into_iter()
@@ -197,7 +201,7 @@ fn an_aggregator_without_merge_fails_with_a_clear_error_when_sessions_must_merge
             Materialized::as_("s"),
         )
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), I64Serde));
+        .to("out", Produced::with(SessionWindowedSerde::string(), I64Serde));
     let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     input.pipe(s("a"), 1, 0).unwrap();
@@ -233,7 +237,7 @@ fn sliding_lists_in(difference: u64, grace: u64, store: StoreType) -> TopologyTe
             Materialized::as_("sliding").with_store_type(store),
         )
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), JsonSerde::<Vec<i64>>::new()));
+        .to("out", Produced::with(SessionWindowedSerde::string(), JsonSerde::<Vec<i64>>::new()));
     TopologyTestDriver::new(b.build().unwrap()).unwrap()
 }
 
@@ -243,7 +247,7 @@ fn pipe_ts(driver: &TopologyTestDriver, key: &str, ts: i64) {
 
 fn read_windows(driver: &TopologyTestDriver) -> Windows {
     driver
-        .output_topic("out", WindowedSerde::string(), JsonSerde::<Vec<i64>>::new())
+        .output_topic("out", SessionWindowedSerde::string(), JsonSerde::<Vec<i64>>::new())
         .read_key_values()
         .unwrap()
         .into_iter()
@@ -262,32 +266,35 @@ fn sliding_walk_through(store: StoreType) {
     let driver = sliding_lists_in(10, 1_000, store);
     pipe_ts(&driver, "a", 10);
     assert_eq!(read_windows(&driver), vec![(0, 10, vec![10])]);
-    pipe_ts(&driver, "a", 15); // left [5,15] takes 10; 10's right window [11,21] is created
-    assert_eq!(read_windows(&driver), vec![(5, 15, vec![10, 15]), (11, 21, vec![15])]);
-    pipe_ts(&driver, "a", 22); // left [12,22] copies [11,21]; 15's right window [16,26]
-    assert_eq!(read_windows(&driver), vec![(12, 22, vec![15, 22]), (16, 26, vec![22])]);
+    // Kafka's order: the windows containing the record (descending start), then the previous
+    // record's new right window, the new left window, the record's own new right window.
+    pipe_ts(&driver, "a", 15); // 10's right window [11,21] is created; left [5,15] takes 10
+    assert_eq!(read_windows(&driver), vec![(11, 21, vec![15]), (5, 15, vec![10, 15])]);
+    pipe_ts(&driver, "a", 22); // 15's right window [16,26]; left [12,22] copies [11,21]
+    assert_eq!(read_windows(&driver), vec![(16, 26, vec![22]), (12, 22, vec![15, 22])]);
     pipe_ts(&driver, "a", 28);
-    assert_eq!(read_windows(&driver), vec![(18, 28, vec![22, 28]), (23, 33, vec![28])]);
+    assert_eq!(read_windows(&driver), vec![(23, 33, vec![28]), (18, 28, vec![22, 28])]);
     // Out of order: 13 joins the three windows containing it, gets a left window [3,13] and a
     // right window [14,24] holding 15 and 22. 10's right window [11,21] already exists.
     pipe_ts(&driver, "a", 13);
     assert_eq!(
         read_windows(&driver),
         vec![
-            (3, 13, vec![10, 13]),
-            (5, 15, vec![10, 13, 15]),
-            (11, 21, vec![13, 15]),
             (12, 22, vec![13, 15, 22]),
+            (11, 21, vec![13, 15]),
+            (5, 15, vec![10, 13, 15]),
+            (3, 13, vec![10, 13]),
             (14, 24, vec![15, 22]),
         ]
     );
     // A duplicate timestamp only updates the windows containing it.
     pipe_ts(&driver, "a", 28);
-    assert_eq!(read_windows(&driver), vec![(18, 28, vec![22, 28, 28]), (23, 33, vec![28, 28])]);
-    // Another key is independent; a record before the time difference gets the window [0, 10].
+    assert_eq!(read_windows(&driver), vec![(23, 33, vec![28, 28]), (18, 28, vec![22, 28, 28])]);
+    // Another key is independent; a record before the time difference gets the window [0, 10]
+    // (Kafka's processEarly: the record's own right window first, then [0, 10]).
     pipe_ts(&driver, "b", 4);
     pipe_ts(&driver, "b", 2);
-    assert_eq!(read_windows(&driver), vec![(0, 10, vec![4]), (0, 10, vec![2, 4]), (3, 13, vec![4])]);
+    assert_eq!(read_windows(&driver), vec![(0, 10, vec![4]), (3, 13, vec![4]), (0, 10, vec![2, 4])]);
     assert_eq!(driver.metrics().late_records_dropped, 0, "{store:?}");
 }
 
@@ -301,37 +308,37 @@ fn sliding_window_count_and_reduce() {
     grouped
         .count(Materialized::as_("c").in_memory())
         .to_stream()
-        .to("count", Produced::with(WindowedSerde::string(), U64Serde));
+        .to("count", Produced::with(SessionWindowedSerde::string(), U64Serde));
     grouped
         .reduce(|a: &i64, b: &i64| a + b, Materialized::as_("r"))
         .to_stream()
-        .to("sum", Produced::with(WindowedSerde::string(), I64Serde));
+        .to("sum", Produced::with(SessionWindowedSerde::string(), I64Serde));
     let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     input.pipe_all([(s("k"), 1, 100), (s("k"), 2, 105), (s("k"), 4, 120)]).unwrap();
     let counts: Vec<(i64, u64)> = driver
-        .output_topic("count", WindowedSerde::string(), U64Serde)
+        .output_topic("count", SessionWindowedSerde::string(), U64Serde)
         .read_key_values()
         .unwrap()
         .into_iter()
         .map(|(k, v)| (k.window.start, v))
         .collect();
-    // 100: [90,100]. 105: [95,105] = {100,105}, 100's right [101,111] = {105}.
+    // 100: [90,100]. 105: 100's right [101,111] = {105}, then [95,105] = {100,105}.
     // 120: [110,120] = {120} (105 is outside), 105's right window is not needed.
-    assert_eq!(counts, vec![(90, 1), (95, 2), (101, 1), (110, 1)]);
+    assert_eq!(counts, vec![(90, 1), (101, 1), (95, 2), (110, 1)]);
     let sums: Vec<(i64, i64)> = driver
-        .output_topic("sum", WindowedSerde::string(), I64Serde)
+        .output_topic("sum", SessionWindowedSerde::string(), I64Serde)
         .read_key_values()
         .unwrap()
         .into_iter()
         .map(|(k, v)| (k.window.start, v))
         .collect();
-    assert_eq!(sums, vec![(90, 1), (95, 3), (101, 2), (110, 4)]);
+    assert_eq!(sums, vec![(90, 1), (101, 2), (95, 3), (110, 4)]);
 }
 
 #[test]
 fn late_sliding_records_are_dropped_and_closed_windows_are_not_updated() {
-    // d = 10, grace = 5: close time = stream time - 5; a window closes once end <= close time.
+    // d = 10, grace = 5: close time = stream time - 5; a window closes once end < close time.
     let driver = sliding_lists(10, 5);
     pipe_ts(&driver, "a", 100);
     pipe_ts(&driver, "a", 130); // stream time 130, close time 125
@@ -356,10 +363,10 @@ fn suppressed_sliding_windows_are_emitted_once_when_they_close() {
         .count(Materialized::as_("c"))
         .suppress(Suppressed::until_window_closes())
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), U64Serde));
+        .to("out", Produced::with(SessionWindowedSerde::string(), U64Serde));
     let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
-    let out = driver.output_topic("out", WindowedSerde::string(), U64Serde);
+    let out = driver.output_topic("out", SessionWindowedSerde::string(), U64Serde);
     let read = || -> Vec<(String, i64, i64, u64)> {
         out.read_key_values()
             .unwrap()
@@ -367,20 +374,24 @@ fn suppressed_sliding_windows_are_emitted_once_when_they_close() {
             .map(|(k, v)| (k.key, k.window.start, k.window.end, v))
             .collect()
     };
-    // A window closes at end + grace = end + 5.
-    input.pipe_all([(s("a"), 0, 100), (s("a"), 0, 104)]).unwrap(); // [90,100] [94,104] [101,111]
+    // A window is closed once stream time passes end + grace = end + 5.
+    input.pipe_all([(s("a"), 0, 100), (s("a"), 0, 104)]).unwrap(); // [90,100] [101,111] [94,104]
     assert_eq!(read(), vec![]);
-    input.pipe(s("b"), 0, 109).unwrap(); // [99,109]; closes [90,100] and [94,104]
-    assert_eq!(read(), vec![(s("a"), 90, 100, 1), (s("a"), 94, 104, 2)]);
-    // Stream time 109, close time 104: 103's left window [93,103] and [94,104] are closed
-    // (two late counts, nothing re-emitted); [101,111] is updated and [104,114] created.
+    input.pipe(s("b"), 0, 109).unwrap(); // [99,109]; closes [90,100], not [94,104] (109 = 104 + 5)
+    assert_eq!(read(), vec![(s("a"), 90, 100, 1)]);
+    // Stream time 109, close time 104: 103's left window [93,103] is closed (one late count);
+    // [94,104] ends at the close time, still open: updated, as [101,111]; [104,114] created.
+    // (Kafka's suppression would have emitted [94,104] = 2 at 109, and now again = 3.)
     input.pipe(s("a"), 0, 103).unwrap();
     assert_eq!(read(), vec![]);
-    assert_eq!(driver.metrics().late_records_dropped, 2);
-    input.pipe(s("b"), 0, 116).unwrap(); // closes b's [99,109] and a's [101,111]
-    assert_eq!(read(), vec![(s("b"), 99, 109, 1), (s("a"), 101, 111, 2)]);
+    assert_eq!(driver.metrics().late_records_dropped, 1);
+    input.pipe(s("b"), 0, 116).unwrap(); // closes a's [94,104] and b's [99,109]
+    assert_eq!(read(), vec![(s("a"), 94, 104, 3), (s("b"), 99, 109, 1)]);
     input.pipe(s("b"), 0, 200).unwrap();
-    assert_eq!(read(), vec![(s("a"), 104, 114, 1), (s("b"), 106, 116, 2), (s("b"), 110, 120, 1)]);
+    assert_eq!(
+        read(),
+        vec![(s("a"), 101, 111, 2), (s("a"), 104, 114, 1), (s("b"), 106, 116, 2), (s("b"), 110, 120, 1)]
+    );
 }
 
 /// Every sliding window of a set of timestamps, by definition, with the records it holds.
@@ -422,7 +433,8 @@ proptest! {
             seen.push(t);
             let after = brute_force(seen, d);
             pipe_ts(&driver, key, t);
-            let out = read_windows(&driver);
+            let mut out = read_windows(&driver);
+            out.sort_by_key(|w| w.0); // emitted in Kafka's order; compared as a set of windows
             // Emitted: every window created, and every window containing the record.
             let expected: Windows = after
                 .iter()
@@ -465,7 +477,7 @@ proptest! {
                 Materialized::as_("sessions"),
             )
             .to_changelog_stream()
-            .to("out", Produced::with(WindowedSerde::string(), OptionSerde(JsonSerde::<Vec<i64>>::new())));
+            .to("out", Produced::with(SessionWindowedSerde::string(), OptionSerde(JsonSerde::<Vec<i64>>::new())));
         let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
         let input = driver.input_topic("in", StringSerde, I64Serde);
         let mut table: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();

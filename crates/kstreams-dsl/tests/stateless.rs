@@ -72,15 +72,18 @@ fn split_routes_to_the_first_matching_branch_and_merge_rejoins() {
     let mut b = StreamsBuilder::new();
     let src = b.stream("in", Consumed::with(StringSerde, I64Serde));
     let branches = src
-        .split(vec![Box::new(|_: &String, v: &i64| *v < 0), Box::new(|_: &String, v: &i64| *v < 10)], true);
-    assert_eq!(branches.len(), 3);
-    branches[0].to("negative", Produced::default());
-    branches[1].to("small", Produced::default());
-    branches[2].to("large", Produced::default());
-    branches[0].merge(&branches[2]).to("extremes", Produced::default());
-    let no_default = src.split(vec![Box::new(|_: &String, v: &i64| *v == 5)], false);
+        .split_named("s-")
+        .branch(|_, v| *v < 0, Branched::as_("negative"))
+        .branch(|_, v| *v < 10, Branched::as_("small"))
+        .default_branch(Branched::as_("large"));
+    assert_eq!(branches.keys().collect::<Vec<_>>(), ["s-large", "s-negative", "s-small"]);
+    branches["s-negative"].to("negative", Produced::default());
+    branches["s-small"].to("small", Produced::default());
+    branches["s-large"].to("large", Produced::default());
+    branches["s-negative"].merge(&branches["s-large"]).to("extremes", Produced::default());
+    let no_default = src.split_named("f-").branch(|_, v| *v == 5, Branched::as_("five")).no_default_branch();
     assert_eq!(no_default.len(), 1);
-    no_default[0].to("five", Produced::default());
+    no_default["f-five"].to("five", Produced::default());
     let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, I64Serde);
     input.pipe_all([(s("a"), -3, 0), (s("b"), 5, 1), (s("c"), 50, 2), (s("d"), -1, 3)]).unwrap();
@@ -158,7 +161,8 @@ struct EveryTen {
 impl Processor<String, i64, String, u64> for EveryTen {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, u64>) -> kstreams_core::Result<()> {
         self.store = Some(ctx.store("seen")?);
-        ctx.schedule(std::time::Duration::from_millis(10), PunctuationType::StreamTime)
+        ctx.schedule(std::time::Duration::from_millis(10), PunctuationType::StreamTime)?;
+        Ok(())
     }
     fn process(
         &mut self,

@@ -133,7 +133,8 @@ struct Heartbeat {
 
 impl Processor<String, i64, String, u64> for Heartbeat {
     fn init(&mut self, ctx: &mut ProcessorContext<'_, String, u64>) -> kstreams_core::Result<()> {
-        ctx.schedule(Duration::from_secs(1), PunctuationType::WallClockTime)
+        ctx.schedule(Duration::from_secs(1), PunctuationType::WallClockTime)?;
+        Ok(())
     }
     fn process(
         &mut self,

@@ -20,13 +20,13 @@ fn windowed_counts(store: StoreType) -> TopologyTestDriver {
         .windowed_by(TumblingWindows::of(Duration::from_secs(60)).grace(Duration::from_secs(10)))
         .count(Materialized::as_("counts").with_store_type(store))
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), U64Serde));
+        .to("out", Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), U64Serde));
     TopologyTestDriver::new(b.build().unwrap()).unwrap()
 }
 
 fn read(driver: &TopologyTestDriver) -> Vec<(String, i64, i64, u64)> {
     driver
-        .output_topic("out", WindowedSerde::string(), U64Serde)
+        .output_topic("out", TimeWindowedSerde::string(Duration::from_secs(60)), U64Serde)
         .read_key_values()
         .unwrap()
         .into_iter()
@@ -93,7 +93,7 @@ fn hopping_windows_assign_a_record_to_every_window_containing_it() {
         )
         .aggregate(Sum::of(|v: &f64| *v), Materialized::as_("sums").in_memory())
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), F64Serde));
+        .to("out", Produced::with(TimeWindowedSerde::string(Duration::from_secs(10)), F64Serde));
     let driver = TopologyTestDriver::new(b.build().unwrap()).unwrap();
     let input = driver.input_topic("in", StringSerde, F64Serde);
     input.pipe(s("k"), 1.0, 3_000).unwrap(); // [0,10s) only: no window starts before 0
@@ -102,7 +102,7 @@ fn hopping_windows_assign_a_record_to_every_window_containing_it() {
     input.pipe(s("k"), 8.0, 16_000).unwrap(); // [10s,20s) and [15s,25s); closes [0,10s)
     input.pipe(s("k"), 16.0, 9_000).unwrap(); // [0,10s) closed: late; [5s,15s) still open
     let out: Vec<(i64, f64)> = driver
-        .output_topic("out", WindowedSerde::string(), F64Serde)
+        .output_topic("out", TimeWindowedSerde::string(Duration::from_secs(10)), F64Serde)
         .read_key_values()
         .unwrap()
         .into_iter()
@@ -132,7 +132,7 @@ fn suppressed_means() -> TopologyTestDriver {
         .aggregate(Mean::of(|c: &f64| *c), Materialized::as_("means"))
         .suppress(Suppressed::until_window_closes())
         .to_stream()
-        .to("out", Produced::with(WindowedSerde::string(), F64Serde));
+        .to("out", Produced::with(TimeWindowedSerde::string(Duration::from_secs(60)), F64Serde));
     TopologyTestDriver::new(b.build().unwrap()).unwrap()
 }
 
@@ -140,7 +140,7 @@ fn suppressed_means() -> TopologyTestDriver {
 fn suppression_emits_each_window_once_when_it_closes() {
     let driver = suppressed_means();
     let input = driver.input_topic("in", StringSerde, F64Serde);
-    let out = driver.output_topic("out", WindowedSerde::string(), F64Serde);
+    let out = driver.output_topic("out", TimeWindowedSerde::string(Duration::from_secs(60)), F64Serde);
     input.pipe(s("s1"), 20.0, 0).unwrap();
     input.pipe(s("s1"), 22.0, 30_000).unwrap();
     input.pipe(s("s2"), 10.0, 10_000).unwrap();
@@ -184,7 +184,7 @@ fn suppression_until_time_limit_emits_the_latest_value_after_the_limit() {
 fn empty_windows_emit_nothing_and_single_record_windows_emit_once() {
     let driver = suppressed_means();
     let input = driver.input_topic("in", StringSerde, F64Serde);
-    let out = driver.output_topic("out", WindowedSerde::string(), F64Serde);
+    let out = driver.output_topic("out", TimeWindowedSerde::string(Duration::from_secs(60)), F64Serde);
     input.pipe(s("a"), 5.0, 0).unwrap();
     input.pipe(s("a"), 7.0, 5 * MIN).unwrap(); // windows 1..4 are empty
     let got: Vec<(i64, f64)> =

@@ -203,7 +203,10 @@ impl Run<'_> {
             .state_dir(state_dir)
             .num_stream_threads(args.threads)
             .processing_guarantee(self.guarantee)
-            .commit_interval(Duration::from_millis(args.commit_interval_ms));
+            .commit_interval(Duration::from_millis(args.commit_interval_ms))
+            // A reading that is not JSON is logged, counted and skipped: one broken sensor must
+            // not stop the pipeline (kstreams' default, as Kafka's, is to fail).
+            .deserialization_handler("log_and_continue");
         // How other instances redirect queries for this one's sensors.
         if let Some(server) = args.application_server() {
             builder = builder.application_server(server);

@@ -125,8 +125,10 @@ pub fn plan_internal_topics(
     let sub_count = |counts: &BTreeMap<String, i32>, sub: &kstreams_core::SubTopology| {
         sub.task_count(application_id, |t| counts.get(t).copied())
     };
-    // Repartition topics may feed each other: resolve until nothing changes.
+    // Repartition topics may feed each other: resolve until nothing changes. A cycle (the two
+    // topics of a foreign-key join) is resolved from the counts known so far.
     let mut pending: Vec<_> = topology.repartition_topics().to_vec();
+    let mut partial = false;
     while !pending.is_empty() {
         let before = pending.len();
         pending.retain(|r| {
@@ -134,7 +136,10 @@ pub fn plan_internal_topics(
             let n = r.partitions.or_else(|| {
                 subs.iter()
                     .filter(|s| s.sink_topics.contains(&r.topic))
-                    .filter_map(|s| sub_count(&counts, s))
+                    .filter_map(|s| match partial {
+                        false => sub_count(&counts, s),
+                        true => s.known_task_count(application_id, |t| counts.get(t).copied()),
+                    })
                     .max()
             });
             match n {
@@ -151,6 +156,11 @@ pub fn plan_internal_topics(
                 None => true,
             }
         });
+        if pending.len() == before && !partial {
+            partial = true;
+            continue;
+        }
+        partial = false;
         if pending.len() == before {
             let names: Vec<String> = pending.iter().map(|r| r.topic.resolve(application_id)).collect();
             return Err(StreamsError::Topology(format!(

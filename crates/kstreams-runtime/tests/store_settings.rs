@@ -56,9 +56,10 @@ fn changelog_after_five_updates(app: &str, cache_max_bytes: Option<u64>) -> Vec<
     read_until(&cluster, &topic, Duration::from_secs(2), |r| r.len() > 5)
 }
 
-/// The count in a changelog record (the store keeps its values with bincode).
+/// The count in a changelog record: the aggregation's store keeps each value's timestamp (8
+/// bytes, Kafka's timestamped layout) before the bincode-encoded count.
 fn count(r: &Read) -> u64 {
-    BincodeSerde::<u64>::new().deserialize(r.value.as_deref().unwrap()).unwrap()
+    BincodeSerde::<u64>::new().deserialize(&r.value.as_deref().unwrap()[8..]).unwrap()
 }
 
 #[test]

@@ -62,6 +62,7 @@ pub use segments::{SegmentSpec, StreamClock};
 pub use session::{KeyedSessionEntry, SessionBytesStore, SessionEntry, SessionStoreOptions};
 pub use typed::{
     KeyValueStore, KeyValueStoreBuilder, SessionStore, SessionStoreBuilder, StoreSpec, StoreType, TypedStore,
-    TypedStoreBuilder, WindowStore, WindowStoreBuilder, DEFAULT_CACHE_BYTES,
+    TypedStoreBuilder, VersionedKeyValueStore, VersionedKeyValueStoreBuilder, VersionedPut, WindowStore,
+    WindowStoreBuilder, DEFAULT_CACHE_BYTES, NO_TIMESTAMP,
 };
 pub use window::{PutOutcome, WindowBytesStore, WindowEntry, WindowStoreOptions};

@@ -5,7 +5,17 @@
 //! partition, and whatever the tasks produce is either fed back (repartition topics and any
 //! topic the topology reads) or kept for [`TestOutputTopic`]s to read. Stores are flushed (a
 //! "commit") after every piped record unless [`DriverConfig::commit_every`] says otherwise, and
-//! wall-clock time only moves when the test says so.
+//! wall-clock time only moves when the test says so (from [`DriverConfig::initial_wall_clock_ms`]).
+//! As in Kafka Streams' driver, every task exists from the driver's construction: processors
+//! are initialized, and a wall-clock punctuation fires on
+//! [`TopologyTestDriver::advance_wall_clock`] before any record was piped.
+//!
+//! The topics follow Kafka's `TestInputTopic` and `TestOutputTopic`: input topics keep a time
+//! that advances after each record piped without a timestamp
+//! ([`TopologyTestDriver::input_topic_at`]), tombstones and null keys need no nullable serde
+//! ([`TestInputTopic::pipe_tombstone`], [`TestInputTopic::pipe_value`]), and output topics are
+//! read all at once or one record at a time ([`TestOutputTopic::read_record`],
+//! [`TestOutputTopic::queue_size`]).
 //!
 //! Global stores are built once, like an instance does; a record piped (or written) to a
 //! global topic updates them at once, before any later record is processed, whatever its
@@ -13,13 +23,17 @@
 //!
 //! Watermarks (`kstreams_core::watermark`) follow the runtime's rules: at each commit every
 //! task that writes a repartition topic publishes its stream time to each of its partitions,
-//! and tasks reading it hold their stream time to the slowest upstream task. The driver
-//! creates every task that writes a repartition topic at its first commit, as an instance
-//! would, so an upstream partition that receives nothing holds stream time back until
-//! wall-clock time ([`TopologyTestDriver::advance_wall_clock`]) has moved `EventTimeConfig::idle_ms`
-//! past its last record, when it reports itself idle. Piping skewed input into chosen
-//! partitions ([`TestInputTopic::pipe_record`]) reproduces a catch-up deterministically.
+//! and tasks reading it hold their stream time to the slowest upstream task. Since every task
+//! exists from the start, as in an instance, an upstream partition that receives nothing holds
+//! stream time back until wall-clock time ([`TopologyTestDriver::advance_wall_clock`]) has moved
+//! `EventTimeConfig::idle_ms` past its last record, when it reports itself idle. Piping skewed
+//! input into chosen partitions ([`TestInputTopic::pipe_record`]) reproduces a catch-up
+//! deterministically.
 #![deny(missing_docs)]
+
+mod topics;
+
+pub use topics::{TestInputTopic, TestOutputTopic};
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -32,7 +46,7 @@ use kstreams_core::Serde;
 use kstreams_core::TaskMetrics;
 use kstreams_core::{DeserializationHandler, ProcessingHandler, StreamTask, TaskConfig, TaskId};
 use kstreams_core::{GlobalStore, GlobalStores};
-use kstreams_core::{Headers, OutputRecord, RawRecord, Record};
+use kstreams_core::{Headers, OutputRecord, RawRecord};
 use kstreams_core::{Result, StreamsError, Topology};
 
 /// How the driver runs.
@@ -51,8 +65,16 @@ pub struct DriverConfig {
     /// What happens when processing a record fails (the default stops: `pipe` returns the
     /// error).
     pub processing: ProcessingHandler,
-    /// Watermarks through repartition topics: on (the default) or off, and the idle time.
+    /// Watermarks through repartition topics: on (the default) or off, the idle time, and the
+    /// far-future guard. The guard (`EventTimeConfig::max_future_ms`) is off by default here,
+    /// unlike in an instance (`event.time.max.future.ms`, one hour): it compares event times
+    /// with the wall clock, which in the driver is mocked and starts at
+    /// [`initial_wall_clock_ms`](Self::initial_wall_clock_ms) (0), so most tests' event times
+    /// would look far ahead of it. Set it to test the guard against the mocked clock.
     pub event_time: EventTimeConfig,
+    /// The wall-clock time (ms) the driver starts at (Kafka's `TopologyTestDriver(topology,
+    /// initialWallClockTime)`). Default 0, not the current time, so tests are reproducible.
+    pub initial_wall_clock_ms: i64,
 }
 
 impl Default for DriverConfig {
@@ -65,6 +87,7 @@ impl Default for DriverConfig {
             deserialization: DeserializationHandler::default(),
             processing: ProcessingHandler::default(),
             event_time: EventTimeConfig::default(),
+            initial_wall_clock_ms: 0,
         }
     }
 }
@@ -77,8 +100,8 @@ struct Inner {
     /// Every topic a task reads, found with one lookup per delivered record.
     inputs: HashMap<String, InputTopic, foldhash::fast::RandomState>,
     outputs: HashMap<String, VecDeque<OutputRecord>>,
-    /// Tasks that write repartition topics: they exist from the first commit on, as they
-    /// would in an instance, so an upstream partition without records still reports "idle".
+    /// Tasks that write repartition topics: each commit makes them publish watermarks (they
+    /// exist from the start, so an upstream partition without records still reports "idle").
     watermark_writers: Vec<TaskId>,
     since_commit: usize,
     wall_clock: i64,
@@ -123,6 +146,14 @@ impl Inner {
             self.tasks.insert(id, task);
         }
         self.tasks.get_mut(&id).ok_or_else(|| StreamsError::Topology(format!("task {id} missing")))
+    }
+
+    /// Takes the next unread record of `topic`.
+    fn pop(&mut self, topic: &str) -> Result<OutputRecord> {
+        self.outputs
+            .get_mut(topic)
+            .and_then(|q| q.pop_front())
+            .ok_or_else(|| StreamsError::Topology(format!("empty topic `{topic}`: no record left to read")))
     }
 
     /// Delivers one record to its topic: to the owning task, or to the outputs.
@@ -278,6 +309,12 @@ impl TopologyTestDriver {
                 }
             }
         }
+        let mut all_tasks = Vec::new();
+        for sub in topology.subtopologies() {
+            let tasks =
+                sub.task_count(&config.application_id, |t| topic_partitions.get(t).copied()).unwrap_or(0);
+            all_tasks.extend((0..tasks).map(|partition| TaskId { subtopology: sub.id, partition }));
+        }
         let task_config = TaskConfig {
             application_id: config.application_id.clone(),
             state_dir: dir.path().to_path_buf(),
@@ -288,7 +325,8 @@ impl TopologyTestDriver {
             event_time: config.event_time.clone(),
             topic_partitions,
         };
-        Ok(Self {
+        let wall_clock = config.initial_wall_clock_ms;
+        let driver = Self {
             inner: Rc::new(RefCell::new(Inner {
                 topology: Arc::new(topology),
                 config,
@@ -298,24 +336,51 @@ impl TopologyTestDriver {
                 outputs: HashMap::new(),
                 watermark_writers,
                 since_commit: 0,
-                wall_clock: 0,
+                wall_clock,
                 _dir: dir,
             })),
-        })
+        };
+        // Every task exists from the start, as in Kafka's driver: processors are initialized
+        // and their wall-clock punctuations scheduled before any record is piped.
+        {
+            let mut inner = driver.inner.borrow_mut();
+            for id in all_tasks {
+                inner.task(id)?;
+            }
+        }
+        Ok(driver)
     }
 
-    /// A typed handle to pipe records into `topic`.
+    /// A typed handle to pipe records into `topic`. Records piped without a timestamp get
+    /// the topic's time, 0 (see [`TopologyTestDriver::input_topic_at`]).
     pub fn input_topic<K, V>(
         &self,
         topic: &str,
         key_serde: impl Serde<K>,
         value_serde: impl Serde<V>,
     ) -> TestInputTopic<K, V> {
+        self.input_topic_at(topic, key_serde, value_serde, 0, 0)
+    }
+
+    /// A typed handle to pipe records into `topic` whose time starts at `start_ms` and
+    /// advances by `auto_advance_ms` after each record piped without a timestamp (Kafka's
+    /// `createInputTopic(topic, ks, vs, startTimestamp, autoAdvance)`). A record piped with a
+    /// timestamp does not move the topic's time.
+    pub fn input_topic_at<K, V>(
+        &self,
+        topic: &str,
+        key_serde: impl Serde<K>,
+        value_serde: impl Serde<V>,
+        start_ms: i64,
+        auto_advance_ms: i64,
+    ) -> TestInputTopic<K, V> {
         TestInputTopic {
             driver: self.clone(),
             topic: topic.to_string(),
             key_serde: Arc::new(key_serde),
             value_serde: Arc::new(value_serde),
+            time: std::cell::Cell::new(start_ms),
+            auto_advance_ms,
         }
     }
 
@@ -434,76 +499,5 @@ impl TopologyTestDriver {
             task.close()?;
         }
         inner.task_config.global_stores.close()
-    }
-}
-
-/// A typed input topic of a [`TopologyTestDriver`].
-pub struct TestInputTopic<K, V> {
-    driver: TopologyTestDriver,
-    topic: String,
-    key_serde: Arc<dyn Serde<K>>,
-    value_serde: Arc<dyn Serde<V>>,
-}
-
-impl<K: 'static, V: 'static> TestInputTopic<K, V> {
-    /// Pipes a record with this key, value and timestamp (ms).
-    pub fn pipe(&self, key: K, value: V, timestamp: i64) -> Result<()> {
-        self.pipe_record(Record::new(key, value, timestamp), None)
-    }
-
-    /// Pipes a record into a given partition.
-    pub fn pipe_record(&self, record: Record<K, V>, partition: Option<i32>) -> Result<()> {
-        let ser = |e: kstreams_core::SerdeError| StreamsError::Serialize {
-            topic: self.topic.clone(),
-            detail: e.to_string(),
-        };
-        let key = self.key_serde.serialize_nullable(&record.key).map_err(ser)?;
-        let value = self.value_serde.serialize_nullable(&record.value).map_err(ser)?;
-        self.driver.pipe_raw(&self.topic, partition, key, value, record.timestamp, record.headers)
-    }
-
-    /// Pipes several `(key, value, timestamp)` records in order.
-    pub fn pipe_all(&self, records: impl IntoIterator<Item = (K, V, i64)>) -> Result<()> {
-        for (k, v, ts) in records {
-            self.pipe(k, v, ts)?;
-        }
-        Ok(())
-    }
-}
-
-/// A typed output topic of a [`TopologyTestDriver`].
-pub struct TestOutputTopic<K, V> {
-    driver: TopologyTestDriver,
-    topic: String,
-    key_serde: Arc<dyn Serde<K>>,
-    value_serde: Arc<dyn Serde<V>>,
-}
-
-impl<K: 'static, V: 'static> TestOutputTopic<K, V> {
-    /// Reads (and consumes) every record written so far, in order.
-    pub fn read_records(&self) -> Result<Vec<Record<K, V>>> {
-        self.driver
-            .read_raw(&self.topic)
-            .into_iter()
-            .map(|r| {
-                let de = |e: kstreams_core::SerdeError| StreamsError::Deserialize {
-                    topic: self.topic.clone(),
-                    partition: r.partition.unwrap_or(-1),
-                    offset: -1,
-                    detail: e.to_string(),
-                };
-                Ok(Record {
-                    key: self.key_serde.deserialize_nullable(r.key.as_deref()).map_err(de)?,
-                    value: self.value_serde.deserialize_nullable(r.value.as_deref()).map_err(de)?,
-                    timestamp: r.timestamp,
-                    headers: r.headers.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// Reads every record as `(key, value)` pairs.
-    pub fn read_key_values(&self) -> Result<Vec<(K, V)>> {
-        Ok(self.read_records()?.into_iter().map(|r| (r.key, r.value)).collect())
     }
 }

@@ -12,7 +12,8 @@ use crate::processors::StoreHandle;
 use crate::table::Change;
 use kstreams_state::{KeyValueStore, WindowStore};
 
-/// Folds every record of a key into the key's accumulator and emits the new result.
+/// Folds every record of a key into the key's accumulator and emits the new result, stamped
+/// with the largest timestamp of the records aggregated (see [`result_timestamp`]).
 pub(crate) struct KvAggregate<A: Aggregator<K, V>, K, V> {
     pub(crate) agg: Arc<A>,
     pub(crate) store_name: String,
@@ -33,20 +34,17 @@ impl<K: Clone + 'static, V: 'static, A: Aggregator<K, V>> Processor<K, V, K, Cha
         ctx: &mut ProcessorContext<'_, K, Change<A::Output>>,
     ) -> Result<()> {
         let Some(store) = &self.store else { return Ok(()) };
-        let (new, old) = {
+        let (new, old, timestamp) = {
             let mut s = store.borrow_mut();
-            let old = s.get(&r.key)?;
+            let old = s.get_with_timestamp(&r.key)?;
+            let timestamp = result_timestamp(r.timestamp, old.as_ref().map(|(_, ts)| *ts));
+            let old = old.map(|(acc, _)| acc);
             let mut acc = old.clone().unwrap_or_else(|| self.agg.init());
             self.agg.add(&mut acc, &r.key, &r.value);
-            s.put(&r.key, &acc)?;
-            (self.agg.result(&acc), old.and_then(|o| self.agg.result(&o)))
+            s.put_with_timestamp(&r.key, &acc, timestamp)?;
+            (self.agg.result(&acc), old.and_then(|o| self.agg.result(&o)), timestamp)
         };
-        ctx.forward(Record {
-            key: r.key,
-            value: Change { new, old },
-            timestamp: r.timestamp,
-            headers: r.headers,
-        })
+        ctx.forward(Record { key: r.key, value: Change { new, old }, timestamp, headers: r.headers })
     }
 }
 
@@ -88,28 +86,37 @@ impl<K: Clone + 'static, V: 'static, A: Aggregator<K, V>> Processor<K, V, Window
                 ctx_record_late(ctx, &name);
                 continue;
             }
-            let (new, old) = {
+            let (new, old, timestamp) = {
                 let mut s = store.borrow_mut();
-                let old = s.fetch(&r.key, window.start)?;
+                let old = s.fetch_with_timestamp(&r.key, window.start)?;
+                let timestamp = result_timestamp(r.timestamp, old.as_ref().map(|(_, ts)| *ts));
+                let old = old.map(|(acc, _)| acc);
                 let mut acc = old.clone().unwrap_or_else(|| self.agg.init());
                 self.agg.add(&mut acc, &r.key, &r.value);
-                if !s.put(&r.key, window.start, Some(&acc))? {
+                if !s.put_with_timestamp(&r.key, window.start, Some(&acc), timestamp)? {
                     drop(s);
                     let name = ctx.node_name().to_string();
                     ctx_record_late(ctx, &name);
                     continue;
                 }
-                (self.agg.result(&acc), old.and_then(|o| self.agg.result(&o)))
+                (self.agg.result(&acc), old.and_then(|o| self.agg.result(&o)), timestamp)
             };
             ctx.forward(Record {
                 key: Windowed::new(r.key.clone(), window),
                 value: Change { new, old },
-                timestamp: r.timestamp,
+                timestamp,
                 headers: r.headers.clone(),
             })?;
         }
         Ok(())
     }
+}
+
+/// The timestamp of an aggregation result, as Kafka Streams stamps it: the record's for a new
+/// aggregate, else the later of the record's and the aggregate's (the largest timestamp of
+/// the records aggregated).
+pub(crate) fn result_timestamp(record: i64, stored: Option<i64>) -> i64 {
+    stored.map_or(record, |ts| ts.max(record))
 }
 
 /// Counts a late record in the task metrics and the metrics facade.

@@ -52,7 +52,9 @@ where
 }
 
 /// One side of a table-table join: an update of this side (values `A`) is joined with the
-/// other side's current value (`B`), for both the new and the old value of the update.
+/// other side's current value (`B`), for both the new and the old value of the update. As in
+/// Kafka Streams the result carries the later of the update's timestamp and the other side's
+/// (the update's own when the other side has no row).
 pub(crate) struct TableJoinSide<K, A, B, VR> {
     pub(crate) other_store: String,
     pub(crate) combine: CombineFn<K, A, B, VR>,
@@ -77,17 +79,14 @@ where
         ctx: &mut ProcessorContext<'_, K, Change<VR>>,
     ) -> Result<()> {
         let store = self.other.as_ref().ok_or_else(|| not_initialized(&self.other_store))?;
-        let other = store.borrow_mut().get(&r.key)?;
+        let other = store.borrow_mut().get_with_timestamp(&r.key)?;
+        let timestamp = other.as_ref().map_or(r.timestamp, |(_, ts)| r.timestamp.max(*ts));
+        let other = other.map(|(v, _)| v);
         let new = (self.combine)(&r.key, r.value.new.as_ref(), other.as_ref());
         let old = (self.combine)(&r.key, r.value.old.as_ref(), other.as_ref());
         if new.is_none() && old.is_none() {
             return Ok(());
         }
-        ctx.forward(Record {
-            key: r.key,
-            value: Change { new, old },
-            timestamp: r.timestamp,
-            headers: r.headers,
-        })
+        ctx.forward(Record { key: r.key, value: Change { new, old }, timestamp, headers: r.headers })
     }
 }

@@ -16,8 +16,10 @@ use kstreams_state::SessionStore;
 
 /// For a record at `t`: finds the key's sessions with `end >= t - gap` and `start <= t + gap`,
 /// merges them and the record into `[min start, max end]`, removes the merged-away sessions
-/// (emitting a deletion for each) and stores and emits the merged one. Drops the record as late
-/// if the merged session ends at or before stream time − gap − grace (the session has closed).
+/// (emitting a deletion for each, stamped with its end) and stores and emits the merged one,
+/// stamped with its end. As in Kafka Streams, drops the record as late if the merged session
+/// ends before stream time − gap − grace (the session has closed); one ending exactly then
+/// is still accepted.
 pub(crate) struct SessionWindowAggregate<A: Aggregator<K, V>, K, V> {
     pub(crate) agg: Arc<A>,
     pub(crate) windows: SessionWindows,
@@ -96,7 +98,7 @@ impl<K: Clone + 'static, V: 'static, A: Aggregator<K, V>> Processor<K, V, Window
         let found = store.borrow_mut().find_sessions(&r.key, t.saturating_sub(gap), t.saturating_add(gap))?;
         let merged =
             found.iter().fold(Window::new(t, t), |w, (s, e, _)| Window::new(w.start.min(*s), w.end.max(*e)));
-        if merged.end <= close_time {
+        if merged.end < close_time {
             self.drop_late(ctx, t, merged, close_time);
             return Ok(());
         }
@@ -119,14 +121,14 @@ impl<K: Clone + 'static, V: 'static, A: Aggregator<K, V>> Processor<K, V, Window
             ctx.forward(Record {
                 key: Windowed::new(r.key.clone(), Window::new(start, end)),
                 value: Change { new: None, old: self.agg.result(&prev) },
-                timestamp: t,
+                timestamp: end,
                 headers: r.headers.clone(),
             })?;
         }
         ctx.forward(Record {
             key: Windowed::new(r.key, merged),
             value: Change { new: self.agg.result(&acc), old },
-            timestamp: t,
+            timestamp: merged.end,
             headers: r.headers,
         })
     }

@@ -20,6 +20,12 @@
 //!   have created it as its left window).
 //!
 //! Every window needed lies in starts `[t - 2d, t + 1]`, read with one range fetch.
+//!
+//! As in Kafka Streams (`KStreamSlidingWindowAggregate`), with `close time = stream time -
+//! grace`: a record is dropped whole when its right window would end at or before the close
+//! time, and a window is updated or created only while its end is at or after the close time
+//! (each one skipped counts as a late record). Windows are emitted in Kafka's order (see
+//! `updates`), each stamped with the latest timestamp of its records.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -77,7 +83,12 @@ impl<A: Aggregator<K, V>, K: Clone + 'static, V: 'static> SlidingWindowAggregate
     }
 
     /// The windows the record at `t` creates or updates, given the existing windows with
-    /// starts in `[t - 2d, t + 1]` (ascending).
+    /// starts in `[t - 2d, t + 1]` (ascending), in the order Kafka Streams emits them: for
+    /// `t >= d` (`processReverse`) the existing windows containing `t` by descending start,
+    /// then the previous record's new right window, the new left window and the record's own
+    /// new right window; for an early record `t < d` (`processEarly`) the existing windows
+    /// containing `t` other than `[0, d]` by ascending start, the record's own new right
+    /// window, the previous record's new right window, and last the window `[0, d]`.
     fn updates(&self, existing: &[(i64, SlidingWindowAcc<A::Acc>)], r: &Record<K, V>) -> Vec<Update<A::Acc>> {
         let d = self.windows.time_difference_ms;
         let t = r.timestamp;
@@ -86,7 +97,7 @@ impl<A: Aggregator<K, V>, K: Clone + 'static, V: 'static> SlidingWindowAggregate
         let right_start = t.saturating_add(1);
         let empty = || SlidingWindowAcc { acc: self.agg.init(), max_timestamp: t };
 
-        let mut updates = Vec::new();
+        let mut containing = Vec::new();
         let mut previous: Option<i64> = None;
         let mut left_base = None;
         let mut right_base = None;
@@ -98,30 +109,34 @@ impl<A: Aggregator<K, V>, K: Clone + 'static, V: 'static> SlidingWindowAggregate
                 left_base = Some(w);
             } else if *start <= t {
                 right_base = Some(w);
-                updates.push((*start, Some(w.acc.clone()), self.added(w.clone(), r)));
+                containing.push((*start, Some(w.acc.clone()), self.added(w.clone(), r)));
             }
         }
         let exists = |start: i64| existing.iter().any(|(s, _)| *s == start);
 
-        if let Some(p) = previous.filter(|p| *p >= earliest) {
-            if !exists(p + 1) {
-                updates.push((p + 1, None, self.added(empty(), r)));
-            }
-        }
-        if !exists(left_start) {
+        let previous_right = previous
+            .filter(|p| *p >= earliest && !exists(p + 1))
+            .map(|p| (p + 1, None, self.added(empty(), r)));
+        let left = (!exists(left_start)).then(|| {
             let base = match left_base.filter(|w| w.max_timestamp >= earliest) {
                 Some(w) => w.clone(),
                 None => empty(),
             };
-            updates.push((left_start, None, self.added(base, r)));
+            (left_start, None, self.added(base, r))
+        });
+        let own_right = right_base
+            .filter(|w| !exists(right_start) && w.max_timestamp > t)
+            .map(|w| (right_start, None, w.clone()));
+
+        if t >= d {
+            containing.reverse();
+            containing.extend(previous_right.into_iter().chain(left).chain(own_right));
+            containing
+        } else {
+            let combined = containing.iter().position(|u| u.0 == 0).map(|i| containing.remove(i));
+            containing.extend(own_right.into_iter().chain(previous_right).chain(combined).chain(left));
+            containing
         }
-        if !exists(right_start) {
-            if let Some(w) = right_base.filter(|w| w.max_timestamp > t) {
-                updates.push((right_start, None, w.clone()));
-            }
-        }
-        updates.sort_by_key(|u| u.0);
-        updates
     }
 }
 
@@ -160,7 +175,7 @@ impl<K: Clone + 'static, V: 'static, A: Aggregator<K, V>> Processor<K, V, Window
             store.borrow_mut().fetch_range(&r.key, t.saturating_sub(d.saturating_mul(2)), right.start)?;
         for (start, old, new) in self.updates(&existing, &r) {
             let window = Window::new(start, start.saturating_add(d));
-            if window.end <= close_time || !store.borrow_mut().put(&r.key, start, Some(&new))? {
+            if window.end < close_time || !store.borrow_mut().put(&r.key, start, Some(&new))? {
                 self.drop_late(ctx, t, window, close_time);
                 continue;
             }

@@ -156,28 +156,6 @@ where
     }
 }
 
-/// `split`: routes each record to the first branch whose predicate matches (or the default
-/// branch, if any).
-pub(crate) struct SplitP<K, V> {
-    pub(crate) predicates: Arc<Vec<crate::stream::Predicate<K, V>>>,
-    pub(crate) has_default: bool,
-}
-
-impl<K: Clone + 'static, V: Clone + 'static> Processor<K, V, K, V> for SplitP<K, V> {
-    fn process(&mut self, r: Record<K, V>, ctx: &mut ProcessorContext<'_, K, V>) -> Result<()> {
-        for (i, p) in self.predicates.iter().enumerate() {
-            if p(&r.key, &r.value) {
-                return ctx.forward_to(i, r);
-            }
-        }
-        if self.has_default {
-            let i = self.predicates.len();
-            ctx.forward_to(i, r)?;
-        }
-        Ok(())
-    }
-}
-
 /// Forwards everything unchanged: `merge` and branch heads.
 pub(crate) struct PassThrough;
 

@@ -16,7 +16,8 @@ use crate::processors::StoreHandle;
 use crate::table::Change;
 use kstreams_state::KeyValueStore;
 
-/// Computes when a buffered key is due: `f(key, record timestamp, grace)`.
+/// Computes when a buffered key is due: `f(key, record timestamp, delay after a window's end
+/// at which it is closed)`.
 pub(crate) type EmitAt<K> = Arc<dyn Fn(&K, i64, i64) -> i64 + Send + Sync>;
 
 /// One held update.
@@ -32,6 +33,9 @@ pub(crate) struct Suppress<K, V> {
     pub(crate) key_serde: Arc<dyn Serde<K>>,
     pub(crate) emit_at: EmitAt<K>,
     pub(crate) grace_ms: i64,
+    /// Final results: a held delete is dropped instead of emitted (Kafka's
+    /// `safeToDropTombstones`).
+    pub(crate) drop_tombstones: bool,
     pub(crate) store: Option<StoreHandle<KeyValueStore<Vec<u8>, Buffered<V>>>>,
     /// `(emit_at, encoded key)` of every held key; built from the store on first use.
     pub(crate) index: Option<BTreeSet<(i64, Vec<u8>)>>,
@@ -74,7 +78,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Suppress<K, V> {
                 s.delete(&due)?;
                 held
             };
-            if let Some(b) = held {
+            if let Some(b) = held.filter(|b| b.value.is_some() || !self.drop_tombstones) {
                 let key = self
                     .key_serde
                     .deserialize(&due)
@@ -90,7 +94,8 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         self.store = Some(ctx.store(&self.store_name)?);
         // Fires whenever stream time advances, so held results go out as soon as they are due
         // even if no record reaches this node.
-        ctx.schedule(Duration::from_millis(1), PunctuationType::StreamTime)
+        ctx.schedule(Duration::from_millis(1), PunctuationType::StreamTime)?;
+        Ok(())
     }
 
     fn process(

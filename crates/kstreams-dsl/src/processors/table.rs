@@ -12,15 +12,19 @@ use kstreams_core::{Processor, ProcessorContext};
 use crate::table::Change;
 use kstreams_state::KeyValueStore;
 
-/// Materializes a topic into a table: `Some` upserts, `None` (tombstone) deletes.
+/// Materializes a topic into a table: `Some` upserts, `None` (tombstone) deletes. The store
+/// keeps each value's timestamp. A tombstone for an absent key is forwarded only by a table
+/// that is not materialized in Kafka's sense (`forward_absent_deletes`), as Kafka's
+/// unmaterialized `KTableSource` forwards every tombstone.
 pub(crate) struct TableSource<K, V> {
     store_name: String,
+    forward_absent_deletes: bool,
     store: Option<Rc<RefCell<KeyValueStore<K, V>>>>,
 }
 
 impl<K, V> TableSource<K, V> {
-    pub(crate) fn new(store: &str) -> Self {
-        Self { store_name: store.to_string(), store: None }
+    pub(crate) fn new(store: &str, forward_absent_deletes: bool) -> Self {
+        Self { store_name: store.to_string(), forward_absent_deletes, store: None }
     }
 }
 
@@ -40,12 +44,12 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Option<V>, K, Change<V
             let mut s = store.borrow_mut();
             let old = s.get(&r.key)?;
             match &r.value {
-                Some(v) => s.put(&r.key, v)?,
+                Some(v) => s.put_with_timestamp(&r.key, v, r.timestamp)?,
                 None => s.delete(&r.key)?,
             }
             old
         };
-        if old.is_none() && r.value.is_none() {
+        if old.is_none() && r.value.is_none() && !self.forward_absent_deletes {
             return Ok(());
         }
         let change = Change { new: r.value, old };
@@ -53,10 +57,13 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Option<V>, K, Change<V
     }
 }
 
-/// Filters a table: rows that stop matching become deletions.
+/// Filters a table: rows that stop matching become deletions. With `forward_failing` (the
+/// table does not send old values, Kafka's unmaterialized case) every failing update is
+/// forwarded as a deletion, else only those of rows that matched before.
 pub(crate) struct TableFilter<F> {
     pub(crate) pred: Arc<F>,
     pub(crate) keep: bool,
+    pub(crate) forward_failing: bool,
 }
 
 impl<K, V, F> Processor<K, Change<V>, K, Change<V>> for TableFilter<F>
@@ -73,7 +80,7 @@ where
         let pass = |v: Option<V>| v.filter(|v| (self.pred)(&r.key, v) == self.keep);
         let new = pass(r.value.new.clone());
         let old = pass(r.value.old.clone());
-        if new.is_none() && old.is_none() {
+        if new.is_none() && old.is_none() && !self.forward_failing {
             return Ok(());
         }
         ctx.forward(Record {
@@ -134,7 +141,7 @@ impl<K: Clone + 'static, V: Clone + 'static> Processor<K, Change<V>, K, Change<V
         if let Some(store) = &self.store {
             let mut s = store.borrow_mut();
             match &r.value.new {
-                Some(v) => s.put(&r.key, v)?,
+                Some(v) => s.put_with_timestamp(&r.key, v, r.timestamp)?,
                 None => s.delete(&r.key)?,
             }
         }

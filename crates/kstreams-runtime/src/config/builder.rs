@@ -235,7 +235,7 @@ impl StreamsConfigBuilder {
         };
         let deserialization = match (&self.deserialization, p.get(keys::DESERIALIZATION_HANDLER)) {
             (Some(h), _) => h.clone(),
-            (None, None) => DeserializationHandler::LogAndContinue,
+            (None, None) => DeserializationHandler::Fail,
             (None, Some(v)) => parse_deserialization_handler(v)?,
         };
         let processing = match (&self.processing, p.get(keys::PROCESSING_HANDLER)) {

@@ -67,7 +67,7 @@ setting_names! {
     CACHE_MAX_BYTES_BUFFERING = "cache.max.bytes.buffering";
     /// `host:port` this instance serves interactive queries on.
     APPLICATION_SERVER = "application.server";
-    /// `log_and_continue` (default), `fail` or `dead_letter:<topic>`.
+    /// `fail` (default, as Kafka Streams), `log_and_continue` or `dead_letter:<topic>`.
     DESERIALIZATION_HANDLER = "default.deserialization.exception.handler";
     /// `log_and_fail` (default), `log_and_continue` or `dead_letter:<topic>`.
     PROCESSING_HANDLER = "processing.exception.handler";

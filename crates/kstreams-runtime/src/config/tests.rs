@@ -35,7 +35,7 @@ fn defaults_follow_kafka_streams() {
     assert_eq!(c.watermark_interval(), Duration::from_millis(200));
     assert_eq!(c.max_skew_ms(), 60_000);
     assert!(c.client_id().starts_with("app-"));
-    assert!(matches!(c.deserialization_handler(), DeserializationHandler::LogAndContinue));
+    assert!(matches!(c.deserialization_handler(), DeserializationHandler::Fail));
     assert!(matches!(c.processing_handler(), ProcessingHandler::Fail));
     assert_eq!(c.production_handler(), &ProductionHandler::Fail);
 }

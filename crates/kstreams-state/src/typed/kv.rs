@@ -9,7 +9,7 @@ use crate::kv::{KeyValueBytesStore, KvEntry};
 use crate::rocks::RocksDbTaskDb;
 use crate::segments::StreamClock;
 use crate::typed::spec::StoreSpec;
-use crate::typed::stack::{serde_err, store_err, Layers, TypedStore, TypedStoreBuilder};
+use crate::typed::stack::{encode_into, serde_err, store_err, Layers, TypedStore, TypedStoreBuilder};
 use crate::{
     restore_kv, CachingKeyValueStore, ChangeLoggingKeyValueStore, CollectingSink, MemoryKeyValueStore,
     RocksKeyValueStore, StoreError,
@@ -53,7 +53,7 @@ impl Layers for dyn KeyValueBytesStore {
 impl<K, V> KeyValueStoreBuilder<K, V> {
     /// A builder for the store `spec` with these serdes.
     pub fn new(spec: StoreSpec, key_serde: Arc<dyn Serde<K>>, value_serde: Arc<dyn Serde<V>>) -> Self {
-        Self { spec, options: (), key_serde, value_serde }
+        Self { spec, options: (), key_serde, value_serde, timestamped: false }
     }
 }
 
@@ -74,12 +74,43 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
         }
     }
 
+    /// The value of `key` with its timestamp (see [`crate::TypedStoreBuilder::timestamped`];
+    /// [`crate::NO_TIMESTAMP`] in a store that keeps none).
+    pub fn get_with_timestamp(&mut self, key: &K) -> Result<Option<(V, i64)>> {
+        self.encode_key(key, "get")?;
+        match self.inner.get(&self.key_buf).map_err(store_err(&self.name, "get"))? {
+            Some(bytes) => Ok(Some(self.value_with_timestamp(&bytes, "get")?)),
+            None => Ok(None),
+        }
+    }
+
     /// Sets the value of `key`.
     pub fn put(&mut self, key: &K, value: &V) -> Result<()> {
+        self.put_inner(key, value, None)
+    }
+
+    /// Sets the value of `key` and, in a timestamped store, its timestamp.
+    pub fn put_with_timestamp(&mut self, key: &K, value: &V, timestamp: i64) -> Result<()> {
+        self.put_inner(key, value, Some(timestamp))
+    }
+
+    fn put_inner(&mut self, key: &K, value: &V, timestamp: Option<i64>) -> Result<()> {
         self.encode_key(key, "put")?;
-        self.value_buf.clear();
-        self.value_serde.serialize_into(value, &mut self.value_buf).map_err(serde_err(&self.name, "put"))?;
-        self.inner.put(&self.key_buf, &self.value_buf).map_err(store_err(&self.name, "put"))
+        let ts = self.stored_timestamp(timestamp);
+        let bytes = encode_into(&*self.value_serde, Some(value), ts, &mut self.value_buf, &self.name)?;
+        let bytes = bytes.unwrap_or_default();
+        self.inner.put(&self.key_buf, bytes).map_err(store_err(&self.name, "put"))
+    }
+
+    /// Every entry with its timestamp, in the byte order of the encoded keys.
+    pub fn all_with_timestamps(&self) -> Result<Vec<(K, V, i64)>> {
+        let mut out = Vec::new();
+        for entry in self.inner.all().map_err(store_err(&self.name, "all"))? {
+            let (k, v) = entry.map_err(store_err(&self.name, "all"))?;
+            let (v, ts) = self.value_with_timestamp(&v, "all")?;
+            out.push((self.key(&k, "all")?, v, ts));
+        }
+        Ok(out)
     }
 
     /// Removes `key`.
@@ -94,6 +125,16 @@ impl<K: 'static, V: 'static> KeyValueStore<K, V> {
         for entry in self.inner.all().map_err(store_err(&self.name, "all"))? {
             let (k, v) = entry.map_err(store_err(&self.name, "all"))?;
             out.push((self.key(&k, "all")?, self.value(&v, "all")?));
+        }
+        Ok(out)
+    }
+
+    /// Entries whose encoded key starts with the bytes `prefix`, in key byte order.
+    pub fn prefix_scan(&self, prefix: &[u8]) -> Result<Vec<(K, V)>> {
+        let mut out = Vec::new();
+        for entry in self.inner.prefix_scan(prefix).map_err(store_err(&self.name, "prefix_scan"))? {
+            let (k, v) = entry.map_err(store_err(&self.name, "prefix_scan"))?;
+            out.push((self.key(&k, "prefix_scan")?, self.value(&v, "prefix_scan")?));
         }
         Ok(out)
     }

@@ -18,10 +18,12 @@ mod kv;
 mod session;
 mod spec;
 mod stack;
+mod versioned;
 mod window;
 
 pub use kv::{KeyValueStore, KeyValueStoreBuilder};
 pub use session::{SessionStore, SessionStoreBuilder};
 pub use spec::{StoreSpec, StoreType};
-pub use stack::{TypedStore, TypedStoreBuilder, DEFAULT_CACHE_BYTES};
+pub use stack::{TypedStore, TypedStoreBuilder, DEFAULT_CACHE_BYTES, NO_TIMESTAMP};
+pub use versioned::{VersionedKeyValueStore, VersionedKeyValueStoreBuilder, VersionedPut};
 pub use window::{WindowStore, WindowStoreBuilder};

@@ -64,7 +64,7 @@ impl<K, V> SessionStoreBuilder<K, V> {
     ) -> Self {
         let options =
             SessionStoreOptions::new(retention_ms).segment_interval_ms(segment_interval(retention_ms));
-        Self { spec, options, key_serde, value_serde }
+        Self { spec, options, key_serde, value_serde, timestamped: false }
     }
 }
 
@@ -87,7 +87,8 @@ impl<K: 'static, V: 'static> SessionStore<K, V> {
     /// Stores (or with `None` removes) the session `[start, end]` of `key`.
     pub fn put(&mut self, key: &K, start: i64, end: i64, value: Option<&V>) -> Result<bool> {
         self.encode_key(key, "put")?;
-        let bytes = encode_into(&*self.value_serde, value, &mut self.value_buf, &self.name)?;
+        let ts = self.stored_timestamp(None);
+        let bytes = encode_into(&*self.value_serde, value, ts, &mut self.value_buf, &self.name)?;
         let outcome =
             self.inner.put(&self.key_buf, start, end, bytes).map_err(store_err(&self.name, "put"))?;
         Ok(outcome.is_written())

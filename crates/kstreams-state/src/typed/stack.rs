@@ -195,15 +195,25 @@ fn build<S: Layers + ?Sized>(
     Ok((inner, logging))
 }
 
-/// Encodes `value` (`None`: a delete) into `buf`, reused between puts.
+/// The timestamp a timestamped store keeps for a value put without one (Kafka's
+/// `ConsumerRecord.NO_TIMESTAMP`, which its store facades use the same way).
+pub const NO_TIMESTAMP: i64 = -1;
+
+/// Encodes `value` (`None`: a delete) into `buf`, reused between puts; with `timestamp`, in
+/// the timestamped layout (Kafka's `ValueAndTimestamp`): the timestamp as a big-endian `i64`,
+/// then the value.
 pub(crate) fn encode_into<'b, V: 'static>(
     serde: &dyn Serde<V>,
     value: Option<&V>,
+    timestamp: Option<i64>,
     buf: &'b mut Vec<u8>,
     store: &str,
 ) -> Result<Option<&'b [u8]>> {
     let Some(v) = value else { return Ok(None) };
     buf.clear();
+    if let Some(ts) = timestamp {
+        buf.extend_from_slice(&ts.to_be_bytes());
+    }
     serde.serialize_into(v, buf).map_err(serde_err(store, "put"))?;
     Ok(Some(buf.as_slice()))
 }
@@ -216,6 +226,8 @@ pub struct TypedStore<S: ?Sized, K, V> {
     pub(crate) key_serde: Arc<dyn Serde<K>>,
     pub(crate) value_serde: Arc<dyn Serde<V>>,
     logging: Option<Logging>,
+    /// Whether values are stored with their timestamp (see [`TypedStoreBuilder::timestamped`]).
+    pub(crate) timestamped: bool,
     pub(crate) key_buf: Vec<u8>,
     /// Reused for encoding values, so a put allocates nothing in steady state.
     pub(crate) value_buf: Vec<u8>,
@@ -233,9 +245,39 @@ impl<S: ?Sized, K: 'static, V: 'static> TypedStore<S, K, V> {
         self.key_serde.deserialize(bytes).map_err(serde_err(&self.name, operation))
     }
 
-    /// Decodes a stored value.
+    /// Decodes a stored value (without its timestamp, in a timestamped store).
     pub(crate) fn value(&self, bytes: &[u8], operation: &'static str) -> Result<V> {
-        self.value_serde.deserialize(bytes).map_err(serde_err(&self.name, operation))
+        self.value_with_timestamp(bytes, operation).map(|(v, _)| v)
+    }
+
+    /// Decodes a stored value and its timestamp ([`NO_TIMESTAMP`] in a store that keeps none).
+    pub(crate) fn value_with_timestamp(&self, bytes: &[u8], operation: &'static str) -> Result<(V, i64)> {
+        let (ts, bytes) = match (self.timestamped, bytes) {
+            (false, b) => (NO_TIMESTAMP, b),
+            (true, [t0, t1, t2, t3, t4, t5, t6, t7, rest @ ..]) => {
+                (i64::from_be_bytes([*t0, *t1, *t2, *t3, *t4, *t5, *t6, *t7]), rest)
+            }
+            (true, b) => {
+                return Err(StreamsError::store(
+                    self.name.clone(),
+                    operation,
+                    SerdeError::new(format!("timestamped value needs 8 leading bytes, got {}", b.len())),
+                ))
+            }
+        };
+        let value = self.value_serde.deserialize(bytes).map_err(serde_err(&self.name, operation))?;
+        Ok((value, ts))
+    }
+
+    /// The timestamp to store with a value put with `timestamp` (or without one: `None`), if
+    /// the store keeps timestamps.
+    pub(crate) fn stored_timestamp(&self, timestamp: Option<i64>) -> Option<i64> {
+        self.timestamped.then(|| timestamp.unwrap_or(NO_TIMESTAMP))
+    }
+
+    /// Whether values are stored with their timestamps.
+    pub fn is_timestamped(&self) -> bool {
+        self.timestamped
     }
 
     /// The store's name.
@@ -281,9 +323,20 @@ pub struct TypedStoreBuilder<S: Layers + ?Sized, K, V> {
     pub(crate) options: S::Options,
     pub(crate) key_serde: Arc<dyn Serde<K>>,
     pub(crate) value_serde: Arc<dyn Serde<V>>,
+    pub(crate) timestamped: bool,
 }
 
 impl<S: Layers + ?Sized, K, V> TypedStoreBuilder<S, K, V> {
+    /// Keeps a timestamp with every value (Kafka's timestamped stores, `ValueAndTimestamp`):
+    /// stored as 8 big-endian bytes before the value, read with the `*_with_timestamp`
+    /// methods. The other methods read and write the value alone (a put without a timestamp
+    /// stores [`NO_TIMESTAMP`]). The DSL keeps its tables and aggregations this way, to stamp
+    /// results as Kafka Streams does.
+    pub fn timestamped(mut self) -> Self {
+        self.timestamped = true;
+        self
+    }
+
     /// The store's specification.
     pub fn spec(&self) -> &StoreSpec {
         &self.spec
@@ -305,17 +358,25 @@ impl<S: Layers + ?Sized, K: 'static, V: 'static> StoreBuilder for TypedStoreBuil
     fn persistent(&self) -> bool {
         self.spec.store_type == StoreType::RocksDb
     }
-    fn build(&self, mut ctx: StoreContext<'_>) -> Result<BuiltStore> {
+    fn build(&self, ctx: StoreContext<'_>) -> Result<BuiltStore> {
+        Ok(BuiltStore::new(self.build_typed(ctx)?))
+    }
+}
+
+impl<S: Layers + ?Sized, K: 'static, V: 'static> TypedStoreBuilder<S, K, V> {
+    /// Builds the typed store itself (for stores made of one, such as the versioned store).
+    pub(crate) fn build_typed(&self, mut ctx: StoreContext<'_>) -> Result<TypedStore<S, K, V>> {
         let (inner, logging) = build::<S>(&self.spec, &self.options, &mut ctx)?;
-        Ok(BuiltStore::new(TypedStore::<S, K, V> {
+        Ok(TypedStore::<S, K, V> {
             name: self.spec.name.clone(),
             inner,
             key_serde: self.key_serde.clone(),
             value_serde: self.value_serde.clone(),
             logging,
+            timestamped: self.timestamped,
             key_buf: Vec::new(),
             value_buf: Vec::new(),
-        }))
+        })
     }
 }
 

@@ -63,7 +63,7 @@ impl<K, V> WindowStoreBuilder<K, V> {
     ) -> Self {
         let options =
             WindowStoreOptions::new(retention_ms).segment_interval_ms(segment_interval(retention_ms));
-        Self { spec, options, key_serde, value_serde }
+        Self { spec, options, key_serde, value_serde, timestamped: false }
     }
 
     /// Keeps every value put for one key and start (stream-stream join buffers); disables
@@ -85,11 +85,37 @@ impl<K: 'static, V: 'static> WindowStore<K, V> {
         }
     }
 
+    /// The value of `key` in the window starting at `start`, with its timestamp (see
+    /// [`crate::TypedStoreBuilder::timestamped`]).
+    pub fn fetch_with_timestamp(&mut self, key: &K, start: i64) -> Result<Option<(V, i64)>> {
+        self.encode_key(key, "fetch")?;
+        match self.inner.fetch(&self.key_buf, start).map_err(store_err(&self.name, "fetch"))? {
+            Some(b) => Ok(Some(self.value_with_timestamp(&b, "fetch")?)),
+            None => Ok(None),
+        }
+    }
+
     /// Stores (or with `None` deletes) the value of `key` in the window starting at `start`.
     /// Returns false if the window had already expired from the store.
     pub fn put(&mut self, key: &K, start: i64, value: Option<&V>) -> Result<bool> {
+        self.put_inner(key, start, value, None)
+    }
+
+    /// [`WindowStore::put`] with the value's timestamp, kept by a timestamped store.
+    pub fn put_with_timestamp(
+        &mut self,
+        key: &K,
+        start: i64,
+        value: Option<&V>,
+        timestamp: i64,
+    ) -> Result<bool> {
+        self.put_inner(key, start, value, Some(timestamp))
+    }
+
+    fn put_inner(&mut self, key: &K, start: i64, value: Option<&V>, timestamp: Option<i64>) -> Result<bool> {
         self.encode_key(key, "put")?;
-        let bytes = encode_into(&*self.value_serde, value, &mut self.value_buf, &self.name)?;
+        let ts = self.stored_timestamp(timestamp);
+        let bytes = encode_into(&*self.value_serde, value, ts, &mut self.value_buf, &self.name)?;
         let outcome = self.inner.put(&self.key_buf, start, bytes).map_err(store_err(&self.name, "put"))?;
         Ok(outcome.is_written())
     }
