@@ -26,6 +26,7 @@ use kstreams::sink::SqliteSink;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
+use crate::progress::Progress;
 use crate::simulator::{Compression, Publish, Simulation};
 use crate::{temperature_averages, TemperatureSettings};
 
@@ -180,7 +181,15 @@ pub fn run(args: &Args, shutdown: &ShutdownHandle) -> anyhow::Result<()> {
     let topology = Arc::new(b.build()?);
     println!("{}", topology.describe());
     // Installed before the runtime starts, so every metric it records is rendered.
-    let metrics = args.metrics_addr.map(|_| install_prometheus_recorder()).transpose()?;
+    // Also without `--metrics-addr`: the progress line reads the same figures.
+    let metrics = match install_prometheus_recorder() {
+        Ok(handle) => Some(handle),
+        Err(e) if args.metrics_addr.is_none() => {
+            tracing::warn!(error = %e, "no metrics recorder; the progress line shows tasks only");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let run = Run { args, guarantee, metrics, shutdown };
     match &args.bootstrap_servers {
         Some(servers) => run.on_cluster(servers, topology),
@@ -290,17 +299,20 @@ impl Run<'_> {
         let stored = Arc::new(AtomicU64::new(0));
         let db = start_db_writer(args, servers, &stop, &stored)?;
         let deadline = args.duration.filter(|d| *d > 0).map(|d| Instant::now() + Duration::from_secs(d));
+        let mut progress = self.metrics.clone().map(Progress::new);
         let ended = self.wait_for_end(
             &streams,
             deadline,
             || db.as_ref().is_some_and(JoinHandle::is_finished),
             Duration::from_secs(10),
             || {
-                tracing::info!(
-                    tasks = streams.active_tasks().len(),
-                    rows_stored = stored.load(Ordering::Relaxed),
-                    "progress"
-                )
+                let tasks = streams.active_tasks().len();
+                let line =
+                    progress.as_mut().map_or_else(|| format!("progress tasks={tasks}"), |p| p.line(tasks));
+                match &db {
+                    Some(_) => tracing::info!("{line} rows_stored={}", stored.load(Ordering::Relaxed)),
+                    None => tracing::info!("{line}"),
+                }
             },
         );
         stop.store(true, Ordering::SeqCst);

@@ -21,6 +21,8 @@ pub mod app;
 pub mod expected;
 mod logging;
 #[cfg(feature = "http")]
+pub mod progress;
+#[cfg(feature = "http")]
 pub mod queries;
 mod records;
 pub mod simulator;

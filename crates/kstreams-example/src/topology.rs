@@ -66,7 +66,9 @@ pub fn temperature_averages(b: &mut StreamsBuilder, s: &TemperatureSettings) {
 }
 
 /// One closed window's statistics as the output record: keyed by the sensor id (text).
+/// Counts each result in `temperature_windows_emitted_total` (the progress line's `windows`).
 pub fn window_average(w: Windowed<u32>, stats: kstreams::dsl::Stats) -> (String, WindowAverage) {
+    metrics::counter!("temperature_windows_emitted_total").increment(1);
     let avg = WindowAverage {
         sensor_id: w.key,
         window_start: w.window.start,
