@@ -60,6 +60,19 @@ struct Progress {
     processed: Option<i64>,
 }
 
+impl Progress {
+    /// Whether the record at `offset` was processed by this task already, or was committed
+    /// before the task was created. Offsets only grow within a partition, so such a record
+    /// can only be a second delivery.
+    fn already_seen(&self, offset: i64) -> bool {
+        match (self.processed, self.committed) {
+            (Some(last), _) => offset <= last,
+            (None, Some(committed)) => offset < committed,
+            (None, None) => false,
+        }
+    }
+}
+
 /// A task owned by a stream thread.
 pub(crate) struct ActiveTask {
     task: StreamTask,
@@ -242,6 +255,18 @@ impl ActiveTask {
     /// Processes one record and remembers its offset for the next commit. Without an input
     /// position, the checkpoint goes at the first record (the state is now ahead of it).
     pub(crate) fn process(&mut self, raw: &RawRecord) -> Result<()> {
+        if let Some(p) = self.progress.iter().find(|p| p.partition.is(&raw.topic, raw.partition)) {
+            if p.already_seen(raw.offset) {
+                // The same record again (a record polled before a rebalance handed its
+                // partition back to this thread, which then fetches it again from the
+                // committed offset): processing it twice would count it twice.
+                tracing::warn!(task = %self.id(), partition = %p.partition, offset = raw.offset,
+                    processed = ?p.processed, committed = ?p.committed, "record delivered again; skipped");
+                metrics::counter!("kstreams_redelivered_records_skipped_total", "task" => self.id().to_string())
+                    .increment(1);
+                return Ok(());
+            }
+        }
         if self.checkpoint_on_disk && !self.keeps_position {
             self.checkpoint.remove()?;
             self.checkpoint_on_disk = false;
@@ -424,4 +449,29 @@ fn local_state_ahead(task: &StreamTask, committed: &Offsets) -> Result<Option<St
         })
         .collect();
     Ok(Some(format!("local state is ahead of the committed offsets ({})", described.join(", "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(committed: Option<i64>, processed: Option<i64>) -> Progress {
+        Progress { partition: TopicPartition::new("in", 0), committed, processed }
+    }
+
+    #[test]
+    fn a_record_at_or_before_the_last_processed_one_was_seen() {
+        let p = progress(Some(10), Some(14));
+        assert!(p.already_seen(14), "the last record, delivered again");
+        assert!(p.already_seen(10));
+        assert!(!p.already_seen(15));
+    }
+
+    #[test]
+    fn before_any_record_the_committed_offset_is_the_first_new_one() {
+        let p = progress(Some(10), None);
+        assert!(p.already_seen(9), "committed before the task was created");
+        assert!(!p.already_seen(10), "the committed offset is the next record to process");
+        assert!(!progress(None, None).already_seen(0), "nothing committed: everything is new");
+    }
 }
