@@ -255,7 +255,8 @@ impl ActiveTask {
     /// Processes one record and remembers its offset for the next commit. Without an input
     /// position, the checkpoint goes at the first record (the state is now ahead of it).
     pub(crate) fn process(&mut self, raw: &RawRecord) -> Result<()> {
-        if let Some(p) = self.progress.iter().find(|p| p.partition.is(&raw.topic, raw.partition)) {
+        let at = self.progress.iter().position(|p| p.partition.is(&raw.topic, raw.partition));
+        if let Some(p) = at.map(|i| &self.progress[i]) {
             if p.already_seen(raw.offset) {
                 // The same record again (a record polled before a rebalance handed its
                 // partition back to this thread, which then fetches it again from the
@@ -273,8 +274,8 @@ impl ActiveTask {
         }
         let id = self.id();
         task_error(id, "process", self.task.process(raw))?;
-        match self.progress.iter_mut().find(|p| p.partition.is(&raw.topic, raw.partition)) {
-            Some(p) => p.processed = Some(raw.offset),
+        match at {
+            Some(i) => self.progress[i].processed = Some(raw.offset),
             // A topic the layout did not list for the task: track it too.
             None => self.progress.push(Progress {
                 partition: TopicPartition::new(raw.topic.as_str(), raw.partition),
